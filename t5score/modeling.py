@@ -1,0 +1,73 @@
+"""Loading a seq2seq model and reading its special token ids from its own config.
+
+One code path for a hub id and a local folder: ``from_pretrained(name_or_path)``. The special name
+``"default"`` (or no name) means the small model shipped inside the package.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+DEFAULT_MODEL = "default"
+
+
+@dataclass(frozen=True)
+class SpecialTokens:
+    decoder_start_token_id: int
+    eos_token_id: int
+    pad_token_id: int
+
+
+def _first_id(value: int | list[int] | None) -> int | None:
+    if isinstance(value, (list, tuple)):
+        return int(value[0]) if value else None
+    return None if value is None else int(value)
+
+
+def special_tokens(model: torch.nn.Module) -> SpecialTokens:
+    """The decoder start, EOS and pad ids of ``model``, from its generation config, then its config.
+
+    Works for T5/mT5/Flan-T5 (start = pad = 0, eos = 1) and BART (start = eos = 2, pad = 1) alike.
+    """
+    sources = [getattr(model, "generation_config", None), model.config]
+
+    def pick(name: str) -> int | None:
+        for src in sources:
+            value = _first_id(getattr(src, name, None)) if src is not None else None
+            if value is not None:
+                return value
+        return None
+
+    start, eos, pad = pick("decoder_start_token_id"), pick("eos_token_id"), pick("pad_token_id")
+    if start is None or eos is None:
+        raise ValueError(
+            f"model config of {type(model).__name__} lacks decoder_start_token_id or eos_token_id; "
+            "set them in config.json or generation_config.json"
+        )
+    return SpecialTokens(start, eos, eos if pad is None else pad)
+
+
+def resolve_model_path(name_or_path: str | None) -> str:
+    """Map ``None``/``"default"`` to the shipped model's folder; other values pass through unchanged."""
+    if name_or_path in (None, "", DEFAULT_MODEL):
+        from t5score.assets import default_model_path
+
+        return default_model_path()
+    return str(name_or_path)
+
+
+def load_model_and_tokenizer(name_or_path: str | None, dtype: torch.dtype | None = None):
+    """Load ``AutoModelForSeq2SeqLM`` and ``AutoTokenizer`` from a hub id or a local folder, in eval mode."""
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    path = resolve_model_path(name_or_path)
+    local = Path(path)
+    if (local.exists() or path.startswith((".", "/"))) and not (local / "config.json").is_file():
+        raise FileNotFoundError(f"model folder {path!r} has no config.json (expected a Hugging Face model folder)")
+    kwargs = {"dtype": dtype} if dtype is not None else {}
+    model = AutoModelForSeq2SeqLM.from_pretrained(path, **kwargs).eval()
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    return model, tokenizer
