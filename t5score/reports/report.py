@@ -1,0 +1,316 @@
+"""``report.md`` and its figures: one human-readable page per ``predict``, ``score`` or ``rerank`` run.
+
+The page says what was run (command, model, data), the headline numbers with their meaning, the most
+and least confident rows, and the rows with errors, truncated inputs or no EOS. It works from the
+run's DataFrame and dicts only and copes with missing optional columns (no targets, no calibration, score
+runs without ``prediction``): a section whose inputs are absent says so instead of failing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from t5score.reports import figures
+from t5score.reports.uncertainty import UNCERTAINTY_MEANING, uncertainty_columns, uncertainty_summary
+
+KINDS = ("predict", "score", "rerank")
+#: Per-row quality columns, in order of preference, that enable the risk-coverage curve and PRR.
+QUALITY_COLUMNS = ("rougeL", "rougeLsum", "rouge1", "rouge2", "bleu", "exact_match", "accuracy")
+TEXT_COLUMNS = ("prediction", "target", "source")  # the first present is shown for each example
+MAX_LISTED = 50  # rows listed per problem table
+
+METRIC_MEANING: dict[str, str] = {
+    "rows": "rows in the output file",
+    "errors": "rows that could not be processed (`error` set)",
+    "truncated": "rows whose input was cut at max_source_length",
+    "unfinished": "decoded rows that hit max_new_tokens before EOS",
+    "num_tokens": "mean number of output tokens per row",
+    "mean_logprob": "mean over rows of the per-token log-probability (nats; 0 is certain)",
+    "sum_logprob": "mean over rows of the sequence log-probability (nats)",
+    "perplexity": "exp(-mean_logprob) averaged over rows: effective choices per token",
+    "mean_entropy": "mean over rows of the per-token softmax entropy (nats)",
+    "max_entropy": "mean over rows of the largest token entropy (nats)",
+    "ref_mean_logprob": "mean per-token log-probability of the reference (teacher-forced)",
+    "ref_logprob": "mean log-probability of the whole reference",
+    "rouge1": "unigram overlap F1 with the reference",
+    "rouge2": "bigram overlap F1 with the reference",
+    "rougeL": "longest-common-subsequence F1 with the reference",
+    "rougeLsum": "summary-level ROUGE-L F1 with the reference",
+    "ece": "expected calibration error: count-weighted mean |accuracy - confidence|",
+    "mce": "maximum calibration error over bins",
+    "brier": "Brier score of the token confidences (lower is better)",
+    "nll": "negative log-likelihood per token (nats)",
+    "accuracy": "fraction of correct predictions",
+    "tokens_per_second": "decoding throughput",
+    "wall_time_s": "wall-clock time of the run (seconds)",
+}
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    """Dotted keys -> scalar leaves of a nested dict (lists are skipped)."""
+    out: dict[str, Any] = {}
+    if isinstance(d, dict):
+        for k, v in d.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+    elif isinstance(d, (str, int, float, bool, np.generic)) or d is None:
+        out[prefix[:-1]] = d.item() if isinstance(d, np.generic) else d
+    return out
+
+
+def _missing(value: Any) -> bool:
+    """None, NaN, pd.NA or NaT (lists and arrays are never missing)."""
+    return value is None or (np.ndim(value) == 0 and bool(pd.isna(value)))
+
+
+def _cell(value: Any, width: int = 80) -> str:
+    if _missing(value):
+        return ""
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.4g}"
+    text = " ".join(str(value).split()).replace("|", "\\|")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return lines
+
+
+def _numeric(df: pd.DataFrame, column: str) -> pd.Series:
+    return pd.to_numeric(df[column], errors="coerce").astype("float64")
+
+
+def _flag(df: pd.DataFrame, column: str) -> pd.Series:
+    """Boolean view of an optional flag column; missing column or null -> False."""
+    if column not in df.columns:
+        return pd.Series(False, index=df.index)
+    return df[column].map(
+        lambda v: not _missing(v) and isinstance(v, (bool, int, float, np.number)) and v == 1
+    )
+
+
+def _error_mask(df: pd.DataFrame) -> pd.Series:
+    if "error" not in df.columns:
+        return pd.Series(False, index=df.index)
+    return df["error"].map(lambda v: not _missing(v) and str(v).strip() != "")
+
+
+def pick_quality_column(df: pd.DataFrame) -> str | None:
+    """The first of :data:`QUALITY_COLUMNS` present in ``df`` with at least one finite value."""
+    for column in QUALITY_COLUMNS:
+        if column in df.columns and np.isfinite(_numeric(df, column)).any():
+            return column
+    return None
+
+
+def _headline(df: pd.DataFrame, summary: dict[str, Any], kind: str) -> list[list[Any]]:
+    errors = _error_mask(df)
+    rows: list[list[Any]] = [["rows", len(df)], ["errors", int(errors.sum())]]
+    rows.append(["truncated", int(_flag(df, "truncated").sum())])
+    if kind == "predict" and "finished" in df.columns:
+        rows.append(["unfinished", int((~_flag(df, "finished") & ~errors).sum())])
+    for column in (
+        "num_tokens",
+        "mean_logprob",
+        "sum_logprob",
+        "mean_entropy",
+        "max_entropy",
+        "ref_mean_logprob",
+        "ref_logprob",
+        *QUALITY_COLUMNS,
+    ):
+        if column in df.columns and np.isfinite(_numeric(df, column)).any():
+            rows.append([column, float(_numeric(df, column).mean())])
+            if column == "mean_logprob":
+                rows.append(["perplexity", float(np.exp(-_numeric(df, column)).mean())])
+    shown = {r[0] for r in rows}
+    skip = ("uncertainty.", "figures.", "calibration.bins")
+    for key, value in _flatten(summary).items():
+        if key not in shown and not key.startswith(skip) and isinstance(value, (int, float)):
+            rows.append([f"{key} (summary)", value])
+    return [[name, value, METRIC_MEANING.get(name.split(" ")[0].split(".")[-1], "")] for name, value in rows]
+
+
+def _run_section(run_info: dict[str, Any], kind: str) -> list[str]:
+    lines = [f"## What was run ({kind})", ""]
+    command = run_info.get("command") or run_info.get("argv")
+    if command:
+        text = " ".join(map(str, command)) if isinstance(command, (list, tuple)) else str(command)
+        lines += ["```", text, "```", ""]
+    config = run_info.get("config")
+    flat = {
+        k: v
+        for k, v in _flatten({k: v for k, v in run_info.items() if k != "config"}).items()
+        if k not in ("command", "argv")
+    }
+    if flat:
+        lines += _table(["field", "value"], [[k, v] for k, v in flat.items()]) + [""]
+    if config is not None:
+        text = json.dumps(config, indent=2, default=str)
+        lines += [
+            "<details><summary>resolved config</summary>",
+            "",
+            "```json",
+            text,
+            "```",
+            "",
+            "</details>",
+            "",
+        ]
+    if not command and not flat and config is None:
+        lines += ["(no run information was recorded)", ""]
+    return lines
+
+
+def _examples_section(df: pd.DataFrame, quality: str | None) -> list[str]:
+    conf_col = next((c for c in ("mean_logprob", "sum_logprob", "ref_mean_logprob") if c in df.columns), None)
+    lines = ["## Most and least confident examples", ""]
+    if conf_col is None:
+        return lines + ["(no log-probability column: nothing to rank)", ""]
+    values = _numeric(df, conf_col)
+    ok = df[np.isfinite(values) & ~_error_mask(df)].assign(_conf=values)
+    text_cols = [c for c in TEXT_COLUMNS if c in df.columns][:2]
+    extra = [c for c in ("num_tokens", quality) if c and c in df.columns]
+    header = ["id", conf_col, *extra, *text_cols]
+    lines.append(f"Ranked by `{conf_col}` (higher = more confident); rows with errors are left out.")
+    for title, part in (
+        ("5 most confident", ok.nlargest(5, "_conf")),
+        ("5 least confident", ok.nsmallest(5, "_conf")),
+    ):
+        rows = [
+            [r.get("id"), r["_conf"], *[r[c] for c in extra], *[r[c] for c in text_cols]]
+            for _, r in part.iterrows()
+        ]
+        lines += ["", f"### {title}", ""] + (_table(header, rows) if rows else ["(none)"])
+    return lines + [""]
+
+
+def _problems_section(df: pd.DataFrame, kind: str) -> list[str]:
+    errors = _error_mask(df)
+    lines = ["## Rows with errors or truncation", ""]
+    groups = [("error", errors, "error"), ("truncated input", _flag(df, "truncated"), "source")]
+    if kind == "predict" and "finished" in df.columns:
+        groups.append(("no EOS within max_new_tokens", ~_flag(df, "finished") & ~errors, "num_tokens"))
+    any_rows = False
+    for title, mask, column in groups:
+        part = df[mask.to_numpy()]
+        if part.empty:
+            continue
+        any_rows = True
+        column = column if column in df.columns else "id"
+        rows = [[r.get("id"), r.get(column)] for _, r in part.head(MAX_LISTED).iterrows()]
+        lines += [f"### {title}: {len(part)} row(s)", ""] + _table(["id", column], rows)
+        if len(part) > MAX_LISTED:
+            lines.append(f"... and {len(part) - MAX_LISTED} more (see the parquet file).")
+        lines.append("")
+    return lines + ([] if any_rows else ["None: every row was processed in full.", ""])
+
+
+def _uncertainty_section(result: dict[str, Any]) -> list[str]:
+    lines = [
+        "## Uncertainty quality",
+        "",
+        f"How well each uncertainty score ranks rows by `{result['quality_column']}` "
+        "(LM-Polygraph conventions). PRR: 1 = ranks like the oracle, 0 = no better than random, "
+        "< 0 = worse than random. AURC: area under the risk-coverage curve, risk = 1 - quality, "
+        "lower is better.",
+        "",
+    ]
+    rows = [
+        [name, s["prr"], s["aurc"], s["aurc_oracle"], s["aurc_random"], s["n"], UNCERTAINTY_MEANING[name]]
+        for name, s in result["scores"].items()
+    ]
+    header = ["score", "PRR", "AURC", "AURC oracle", "AURC random", "rows", "meaning"]
+    return lines + (_table(header, rows) if rows else ["(no uncertainty column available)"]) + [""]
+
+
+def write_report(
+    output_dir: str | Path,
+    predictions: pd.DataFrame,
+    summary: dict[str, Any],
+    run_info: dict[str, Any],
+    kind: str = "predict",
+    quality_column: str | None = None,
+) -> Path:
+    """Write ``report.md`` and its PNG figures (under ``figures/``) into ``output_dir``; return its path.
+
+    ``summary`` is updated in place: ``summary["uncertainty"]`` gets :func:`uncertainty_summary` when a
+    per-row quality column exists (``quality_column``, else the first of :data:`QUALITY_COLUMNS`), and
+    ``summary["figures"]`` the relative paths of the figures; write ``summary.json`` after this call.
+    ``summary["calibration"]["bins"]`` (list of ``{"confidence", "accuracy", "count"}``), when present,
+    gives the reliability diagram.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    out = Path(output_dir)
+    fig_dir = out / "figures"
+    df = predictions.reset_index(drop=True)
+    quality = quality_column or pick_quality_column(df)
+    made: dict[str, Path] = {}
+    skipped: list[str] = []
+
+    calibration = summary.get("calibration")
+    bins = calibration.get("bins") if isinstance(calibration, dict) else None
+    if bins:
+        made["Reliability diagram"] = figures.reliability_diagram(bins, fig_dir / "reliability.png")
+    else:
+        skipped.append("reliability diagram: the summary has no `calibration.bins`")
+    has_entropies = (
+        "token_entropies" in df.columns
+        and df["token_entropies"].map(lambda v: not _missing(v) and len(v) > 0).any()
+    )
+    if has_entropies:
+        made["Token entropies"] = figures.token_entropy_histogram(
+            df["token_entropies"], fig_dir / "token_entropy.png"
+        )
+    else:
+        skipped.append("token entropy histogram: no `token_entropies` values")
+    if "mean_logprob" in df.columns and np.isfinite(_numeric(df, "mean_logprob")).any():
+        made["Mean log-probability per sequence"] = figures.mean_logprob_histogram(
+            _numeric(df, "mean_logprob"), fig_dir / "mean_logprob.png"
+        )
+    else:
+        skipped.append("mean log-probability histogram: no `mean_logprob` values")
+    if quality is not None:
+        summary["uncertainty"] = uncertainty_summary(df, quality)
+        made["Risk-coverage curve"] = figures.risk_coverage_figure(
+            uncertainty_columns(df), _numeric(df, quality), fig_dir / "risk_coverage.png", quality
+        )
+    else:
+        skipped.append("risk-coverage curve: no per-row quality column")
+    summary["figures"] = {title: path.relative_to(out).as_posix() for title, path in made.items()}
+
+    lines = [f"# t5score {kind} report", ""]
+    lines += _run_section(run_info, kind)
+    lines += (
+        ["## Headline metrics", ""]
+        + _table(["metric", "value", "meaning"], _headline(df, summary, kind))
+        + [""]
+    )
+    if quality is not None:
+        lines += _uncertainty_section(summary["uncertainty"])
+    else:
+        lines += [
+            "## Uncertainty quality",
+            "",
+            "No per-row quality column (e.g. `rougeL` against targets): "
+            "PRR and the risk-coverage curve need one.",
+            "",
+        ]
+    lines += _examples_section(df, quality)
+    lines += _problems_section(df, kind)
+    lines += ["## Figures", ""]
+    for title, rel in summary["figures"].items():
+        lines += [f"### {title}", "", f"![{title}]({rel})", ""]
+    if skipped:
+        lines += ["Not drawn:", ""] + [f"- {reason}" for reason in skipped] + [""]
+    path = out / "report.md"
+    out.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
