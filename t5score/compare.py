@@ -1,0 +1,360 @@
+"""Compare t5score runs row by row: ``t5score compare RUN_DIR RUN_DIR [...] --output_dir D``.
+
+Each RUN_DIR holds the output of a ``predict``, ``score`` or ``rerank`` run: ``reranked.parquet``,
+``scores.parquet`` or ``predictions.parquet`` (the first found, or ``--file``) and, optionally,
+``summary.json``. Rows are joined on ``id`` (and ``sample_index`` when present). For every per-row numeric
+metric that all runs share (``mean_logprob``, ``sum_logprob``, ``mean_entropy``, ``num_tokens``,
+``rougeL``, ``ref_logprob``, ...) it reports the mean of each run and the difference to the FIRST run
+(mean of the per-row differences) with a paired bootstrap 95% confidence interval and p-value, plus the
+examples whose value changed most. Writes ``compare.md``, ``compare.csv`` and ``compare.png``.
+
+Statistics: rows are resampled with replacement (numpy ``default_rng(seed)``, restarted for every
+metric and run so a number does not depend on which other metrics are compared); the CI is the 2.5 and
+97.5 percentiles of the resampled mean differences; the two-sided p-value is
+``min(1, 2 * min(P*(mean <= 0), P*(mean >= 0)))`` with ``P*(.) = (1 + count) / (1 + n_resamples)``
+over the bootstrap distribution, so p < 0.05 roughly when 0 lies outside the 95% CI.
+
+Runs over different example sets are refused (exit 2) unless ``--allow-partial``, which compares the
+ids present in every run and says so in ``compare.md``. User errors print one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+OUTPUT_FILES = ("reranked.parquet", "scores.parquet", "predictions.parquet")
+TEXT_COLUMNS = ("prediction", "target", "source")
+NOT_METRICS = {"id", "position", "sample_index", "batch_index"}
+KEY_METRIC_ORDER = (
+    "rougeL",
+    "mean_logprob",
+    "ref_mean_logprob",
+    "sum_logprob",
+    "ref_logprob",
+    "mean_entropy",
+)
+TOP_CHANGED = 10
+
+
+class CompareError(Exception):
+    """A user mistake (missing file, mismatched ids, unknown metric): reported in one line, exit 2."""
+
+
+@dataclass
+class Run:
+    label: str
+    path: Path
+    file: str
+    frame: pd.DataFrame  # indexed by the join key, scalar columns only
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def load_run(path: str | Path, label: str, file: str | None = None) -> Run:
+    """Read one run directory's output table (scalar columns only) and ``summary.json``."""
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    if not path.is_dir():
+        raise CompareError(f"run directory not found: {path}")
+    names = [file] if file else list(OUTPUT_FILES)
+    found = next((path / n for n in names if (path / n).is_file()), None)
+    if found is None:
+        raise CompareError(f"no {' or '.join(names)} in {path}")
+    try:
+        schema = pq.read_schema(found)
+        columns = [f.name for f in schema if f.type.num_fields == 0]  # skip list and struct columns
+        frame = pd.read_parquet(found, columns=columns)
+    except (OSError, ValueError) as exc:
+        raise CompareError(f"cannot read {found}: {exc}") from None
+    if "id" not in frame.columns:
+        raise CompareError(f"{found} has no 'id' column; columns are: {', '.join(frame.columns)}")
+    frame["id"] = frame["id"].astype(str)
+    key = ["id"]
+    if "sample_index" in frame.columns and frame["sample_index"].notna().any():
+        key.append("sample_index")
+    dup = frame.duplicated(key, keep=False)
+    if dup.any():
+        first = frame.loc[dup, key].iloc[0].tolist()
+        raise CompareError(
+            f"{found}: key {key}={first} appears {int(dup.sum())} times in total; keys must be unique"
+        )
+    summary: dict[str, Any] = {}
+    if (path / "summary.json").is_file():
+        try:
+            summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise CompareError(f"{path / 'summary.json'} is not valid JSON: {exc}") from None
+    return Run(label, path, found.name, frame.set_index(key), summary if isinstance(summary, dict) else {})
+
+
+def align(runs: list[Run], allow_partial: bool) -> tuple[pd.Index, str | None]:
+    """The join keys to compare (in the first run's order) and, for partial runs, a note saying so."""
+    keys = [set(r.frame.index) for r in runs]
+    common = set.intersection(*keys)
+    differing = len(set.union(*keys)) - len(common)
+    if differing == 0:
+        return runs[0].frame.index, None
+    sizes = ", ".join(f"{r.label}: {len(k)}" for r, k in zip(runs, keys, strict=True))
+    if not allow_partial:
+        raise CompareError(
+            f"runs cover different examples: {differing} id(s) are not in every run ({sizes} ids); "
+            f"pass --allow-partial to compare the {len(common)} shared id(s)"
+        )
+    if not common:
+        raise CompareError(f"runs share no id ({sizes} ids): nothing to compare")
+    index = runs[0].frame.index[runs[0].frame.index.isin(list(common))]
+    note = (
+        f"Partial comparison (--allow-partial): {len(common)} id(s) present in every run are compared; "
+        f"{differing} id(s) missing from at least one run are left out ({sizes} ids)."
+    )
+    return index, note
+
+
+def shared_metrics(runs: list[Run], wanted: list[str] | None) -> list[str]:
+    """Numeric, non-boolean columns with values in every run; ``wanted`` restricts and orders them."""
+
+    def numeric(frame: pd.DataFrame) -> set[str]:
+        return {
+            c
+            for c in frame.columns
+            if c not in NOT_METRICS
+            and pd.api.types.is_numeric_dtype(frame[c])
+            and not pd.api.types.is_bool_dtype(frame[c])
+            and frame[c].notna().any()
+        }
+
+    common = set.intersection(*(numeric(r.frame) for r in runs))
+    if wanted:
+        unknown = [m for m in wanted if m not in common]
+        if unknown:
+            raise CompareError(
+                f"metric(s) {', '.join(unknown)} not shared by all runs; shared: {', '.join(sorted(common)) or 'none'}"
+            )
+        return list(dict.fromkeys(wanted))
+    order = list(runs[0].frame.columns)
+    return sorted(common, key=order.index)
+
+
+def paired_bootstrap(diff: np.ndarray, n_resamples: int, seed: int) -> tuple[float, float, float]:
+    """95% percentile CI and two-sided p-value of ``mean(diff)`` (see the module docstring)."""
+    diff = np.asarray(diff, dtype=np.float64)
+    n = diff.size
+    if n == 0:
+        return float("nan"), float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = np.empty(n_resamples)
+    chunk = max(1, 2_000_000 // n)
+    for start in range(0, n_resamples, chunk):
+        stop = min(start + chunk, n_resamples)
+        means[start:stop] = diff[rng.integers(0, n, size=(stop - start, n))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    below = (1 + np.count_nonzero(means <= 0)) / (1 + n_resamples)
+    above = (1 + np.count_nonzero(means >= 0)) / (1 + n_resamples)
+    return float(low), float(high), float(min(1.0, 2 * min(below, above)))
+
+
+def compare_table(
+    runs: list[Run], index: pd.Index, metrics: list[str], n_resamples: int, seed: int
+) -> pd.DataFrame:
+    """One row per (metric, run): mean, and for runs after the first the paired difference with CI and p."""
+    records = []
+    for metric in metrics:
+        base = runs[0].frame.loc[index, metric].astype("float64")
+        for i, run in enumerate(runs):
+            values = run.frame.loc[index, metric].astype("float64")
+            rec = {"metric": metric, "run": run.label, "n": int(values.notna().sum()), "mean": values.mean()}
+            if i > 0:
+                diff = (values - base).dropna().to_numpy()
+                low, high, p = paired_bootstrap(diff, n_resamples, seed)
+                rec.update(
+                    n_paired=int(diff.size),
+                    delta=diff.mean() if diff.size else np.nan,
+                    ci_low=low,
+                    ci_high=high,
+                    p_value=p,
+                )
+            records.append(rec)
+    columns = ["metric", "run", "n", "mean", "n_paired", "delta", "ci_low", "ci_high", "p_value"]
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
+def _fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.4g}"
+    text = " ".join(str(value).split()).replace("|", "\\|")
+    return text if len(text) <= 70 else text[:69] + "…"
+
+
+def _md_table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + [
+        "| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows
+    ]
+
+
+def _changed_most(runs: list[Run], index: pd.Index, metric: str) -> list[str]:
+    lines = [f"## Examples whose `{metric}` changed most", ""]
+    base = runs[0].frame.loc[index]
+    for run in runs[1:]:
+        other = run.frame.loc[index]
+        change = (other[metric].astype("float64") - base[metric].astype("float64")).dropna()
+        top = change.abs().sort_values(ascending=False, kind="stable").head(TOP_CHANGED).index
+        text = next((c for c in TEXT_COLUMNS if c in base.columns and c in other.columns), None)
+        header = ["id", runs[0].label, run.label, "change"] + (
+            [f"{text} ({runs[0].label})", f"{text} ({run.label})"] if text else []
+        )
+        rows = [
+            [
+                k if isinstance(k, str) else "/".join(map(str, k)),
+                base.at[k, metric],
+                other.at[k, metric],
+                change[k],
+            ]
+            + ([base.at[k, text], other.at[k, text]] if text else [])
+            for k in top
+        ]
+        lines += (
+            [f"### {run.label} vs {runs[0].label}", ""]
+            + (_md_table(header, rows) if rows else ["(no paired rows)"])
+            + [""]
+        )
+    return lines
+
+
+def _summary_scalars(runs: list[Run]) -> list[list[Any]]:
+    def flat(d: Any, prefix: str = "") -> dict[str, Any]:
+        if isinstance(d, dict):
+            return {k: v for key, val in d.items() for k, v in flat(val, f"{prefix}{key}.").items()}
+        ok = isinstance(d, (int, float)) and not isinstance(d, bool)
+        return {prefix[:-1]: d} if ok else {}
+
+    flats = [flat(r.summary) for r in runs]
+    keys = [k for k in flats[0] if all(k in f for f in flats[1:])]
+    return [[k, *[f[k] for f in flats]] for k in keys]
+
+
+def write_outputs(
+    out: Path,
+    runs: list[Run],
+    index: pd.Index,
+    table: pd.DataFrame,
+    note: str | None,
+    key_metric: str | None,
+    n_resamples: int,
+    seed: int,
+) -> Path:
+    """Write compare.csv, compare.png and compare.md into ``out``; return the path of compare.md."""
+    from t5score.reports.figures import compare_figure
+
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "compare.csv", index=False)
+    compare_figure(table, out / "compare.png")
+    lines = [
+        "# t5score compare",
+        "",
+        "Baseline: the first run. Differences are per-row (run - baseline), averaged.",
+        "",
+    ]
+    if note:
+        lines += [f"**{note}**", ""]
+    lines += _md_table(
+        ["run", "directory", "file", "rows", "compared"],
+        [[r.label, str(r.path), r.file, len(r.frame), len(index)] for r in runs],
+    ) + [""]
+    lines += [
+        "## Per-row metrics",
+        "",
+        f"95% CI and two-sided p from a paired bootstrap ({n_resamples} resamples, seed {seed}).",
+        "",
+    ]
+    rows = [
+        [
+            t.metric,
+            t.run,
+            t.n,
+            t.mean,
+            t.delta,
+            "" if pd.isna(t.ci_low) else f"[{t.ci_low:.4g}, {t.ci_high:.4g}]",
+            t.p_value,
+        ]
+        for t in table.itertuples()
+    ]
+    lines += _md_table(["metric", "run", "n", "mean", "Δ vs first", "95% CI", "p"], rows) + [""]
+    scalars = _summary_scalars(runs)
+    if scalars:
+        lines += ["## Run-level numbers (summary.json, no CI)", ""]
+        lines += _md_table(["field", *[r.label for r in runs]], scalars) + [""]
+    if key_metric:
+        lines += _changed_most(runs, index, key_metric)
+    lines += ["## Figure", "", "![difference to the first run](compare.png)", ""]
+    (out / "compare.md").write_text("\n".join(lines), encoding="utf-8")
+    return out / "compare.md"
+
+
+def _labels(paths: list[str]) -> list[str]:
+    names = [Path(p).resolve().name or str(p) for p in paths]
+    return names if len(set(names)) == len(names) else [f"{i}:{p}" for i, p in enumerate(paths)]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="t5score compare", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "runs", nargs="+", metavar="RUN_DIR", help="run output folders; the first is the baseline"
+    )
+    parser.add_argument("--output_dir", "--output-dir", required=True, type=Path, help="where compare.* go")
+    parser.add_argument(
+        "--allow-partial",
+        "--allow_partial",
+        action="store_true",
+        help="compare the ids present in every run instead of refusing different example sets",
+    )
+    parser.add_argument("--n-resamples", "--n_resamples", type=int, default=1000, help="bootstrap resamples")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    parser.add_argument(
+        "--metric",
+        nargs="+",
+        action="extend",
+        default=None,
+        help="compare only these per-row metrics (default: all shared numeric columns)",
+    )
+    parser.add_argument("--file", choices=OUTPUT_FILES, default=None, help="which output table to read")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``t5score compare``; returns the exit code (0 ok, 2 user error)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if len(args.runs) < 2:
+        parser.error("give at least two RUN_DIRs")
+    if args.n_resamples < 1:
+        parser.error("--n-resamples must be at least 1")
+    try:
+        runs = [load_run(p, label, args.file) for p, label in zip(args.runs, _labels(args.runs), strict=True)]
+        index, note = align(runs, args.allow_partial)
+        metrics = shared_metrics(runs, args.metric)
+        if not metrics:
+            raise CompareError("the runs share no numeric per-row metric")
+        table = compare_table(runs, index, metrics, args.n_resamples, args.seed)
+        key = next((m for m in (args.metric or []) + list(KEY_METRIC_ORDER) if m in metrics), metrics[0])
+        path = write_outputs(args.output_dir, runs, index, table, note, key, args.n_resamples, args.seed)
+    except CompareError as exc:
+        print(f"t5score compare: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"t5score compare: {len(runs)} runs, {len(index)} rows, {len(metrics)} metrics -> {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
