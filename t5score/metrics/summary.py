@@ -1,0 +1,237 @@
+"""Corpus metrics of a predictions table (``predictions.parquet``), computed with the metric classes."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torchmetrics import MeanMetric
+
+from t5score.metrics.brier import BrierScore
+from t5score.metrics.calibration import CalibrationError
+from t5score.metrics.entropy import TokenEntropy
+from t5score.metrics.log_likelihood import SequenceLogLikelihood
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+CHUNK_ROWS = 2048  # rows per padded [B, T] update
+
+
+def _row_label(df: pd.DataFrame, i: int) -> str:
+    for key in ("id", "position"):
+        if key in df.columns:
+            return f"row {i} ({key}={df[key].iloc[i]!r})"
+    return f"row {i}"
+
+
+def _lists(df: pd.DataFrame, column: str) -> list[np.ndarray]:
+    """One float64 array per row (empty for a null cell); ValueError naming the row for a non-list cell."""
+    out = []
+    for i, cell in enumerate(df[column].tolist()):
+        if cell is None or (isinstance(cell, float) and math.isnan(cell)):
+            out.append(np.zeros(0))
+            continue
+        try:
+            values = np.asarray(cell, dtype=np.float64)
+        except (TypeError, ValueError):
+            values = None
+        if values is None or values.ndim != 1:
+            raise ValueError(f"{_row_label(df, i)}: field {column!r} must be a list of numbers, got {cell!r}")
+        out.append(values)
+    return out
+
+
+def _check_values(df: pd.DataFrame, column: str, rows: list[np.ndarray], ok: Any, expected: str) -> None:
+    for i, values in enumerate(rows):
+        bad = ~ok(values)
+        if bad.any():
+            raise ValueError(
+                f"{_row_label(df, i)}: field {column!r} holds {values[bad][0]!r}, expected {expected}"
+            )
+
+
+def _padded(rows: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(r) for r in rows)
+    values = np.zeros((len(rows), width))
+    mask = np.zeros((len(rows), width), dtype=bool)
+    for i, r in enumerate(rows):
+        values[i, : len(r)] = r
+        mask[i, : len(r)] = True
+    return torch.from_numpy(values), torch.from_numpy(mask)
+
+
+def _number(value: torch.Tensor) -> float | None:
+    x = float(value)
+    return x if math.isfinite(x) else None
+
+
+def _is_01(v: np.ndarray) -> np.ndarray:
+    return (v == 0) | (v == 1)
+
+
+def _calibration(
+    conf: list[np.ndarray], correct: list[np.ndarray], n_bins: int, prefix: str
+) -> dict[str, Any]:
+    """Calibration keys of already-checked per-row confidences and 0/1 correctness."""
+    flat_conf = torch.from_numpy(np.concatenate(conf)) if conf else torch.zeros(0, dtype=torch.float64)
+    flat_correct = (
+        torch.from_numpy(np.concatenate(correct)) if correct else torch.zeros(0, dtype=torch.float64)
+    )
+    out: dict[str, Any] = {}
+    for key, norm in (("ece", "l1"), ("rmsce", "l2"), ("mce", "max")):
+        metric = CalibrationError(n_bins=n_bins, norm=norm)
+        metric.update(flat_conf, flat_correct)
+        out[prefix + key] = _number(metric.compute())
+    brier = BrierScore()
+    brier.update(flat_conf, flat_correct)
+    out[prefix + "brier"] = _number(brier.compute())
+    bins = metric.reliability()
+    out[prefix + "reliability"] = {
+        "lower": bins.lower.tolist(),
+        "upper": bins.upper.tolist(),
+        "confidence": [_number(x) for x in bins.confidence],
+        "accuracy": [_number(x) for x in bins.accuracy],
+        "count": bins.count.tolist(),
+    }
+    return out
+
+
+def summarize_records(df: pd.DataFrame, n_bins: int = 15) -> dict[str, Any]:
+    """JSON-serialisable corpus metrics of a predictions DataFrame (one row per decoded sequence).
+
+    Required list columns (one value per generated token): ``token_logprobs``, ``token_entropies``,
+    ``top1_probs``. Rows whose ``token_logprobs`` is empty or null (e.g. rows with an error) are skipped and
+    counted in ``num_rows_without_tokens``. Keys (None where undefined):
+
+    * ``num_rows``, ``num_rows_with_tokens``, ``num_rows_without_tokens``, ``num_tokens``;
+    * ``mean_token_entropy`` (nats, :class:`TokenEntropy`), ``mean_top1_prob``;
+    * ``sum_logprob``, ``mean_token_logprob`` (corpus: total / tokens), ``mean_sequence_logprob`` (mean of
+      per-row means) and ``perplexity`` (``exp(-mean_token_logprob)``) of the predictions
+      (:class:`SequenceLogLikelihood`);
+    * with per-row ``ref_logprob`` and ``ref_num_tokens`` (rows where they are null are skipped):
+      ``ref_num_rows``, ``ref_num_tokens``, ``ref_sum_logprob``, ``ref_mean_token_logprob``,
+      ``ref_mean_sequence_logprob``, ``ref_perplexity``;
+    * with list columns ``ref_top1_probs`` and ``ref_top1_correct`` (teacher-forced confidences and 0/1
+      correctness per reference token): ``ref_ece``, ``ref_rmsce``, ``ref_mce``, ``ref_brier`` and
+      ``ref_reliability`` (per-bin lists), with ``n_bins`` bins;
+    * with a ``correct`` column (per-row bool, or a per-token list): the free-running ``ece``, ``rmsce``,
+      ``mce``, ``brier`` and ``reliability`` of the generated tokens (confidence ``exp(token_logprobs)``).
+
+    Example:
+        >>> import pandas as pd
+        >>> df = pd.DataFrame({"token_logprobs": [[-1.0, -2.0], []], "token_entropies": [[0.5, 1.5], []],
+        ...                    "top1_probs": [[0.5, 0.25], []]})
+        >>> out = summarize_records(df)
+        >>> out["num_tokens"], out["mean_token_entropy"], out["mean_token_logprob"]
+        (2, 1.0, -1.5)
+    """
+    missing = [c for c in ("token_logprobs", "token_entropies", "top1_probs") if c not in df.columns]
+    if missing:
+        raise ValueError(f"Predictions table lacks column(s) {missing}; it has {list(df.columns)}")
+    logprobs, entropies, top1 = (_lists(df, c) for c in ("token_logprobs", "token_entropies", "top1_probs"))
+    for column, rows in (("token_entropies", entropies), ("top1_probs", top1)):
+        for i, (lp, other) in enumerate(zip(logprobs, rows, strict=True)):
+            if len(other) != len(lp):
+                raise ValueError(
+                    f"{_row_label(df, i)}: field {column!r} has {len(other)} values but token_logprobs has {len(lp)}"
+                )
+    _check_values(df, "token_logprobs", logprobs, lambda v: v <= 1e-4, "log-probabilities <= 0")
+    _check_values(df, "token_entropies", entropies, lambda v: (v >= -1e-6) & np.isfinite(v), "entropies >= 0")
+    _check_values(df, "top1_probs", top1, lambda v: (v >= 0) & (v <= 1), "probabilities in [0, 1]")
+    keep = [i for i, lp in enumerate(logprobs) if len(lp) > 0]
+    entropy, loglik, mean_top1 = (
+        TokenEntropy(),
+        SequenceLogLikelihood(),
+        MeanMetric().set_dtype(torch.float64),
+    )
+    for start in range(0, len(keep), CHUNK_ROWS):
+        rows = keep[start : start + CHUNK_ROWS]
+        lp, mask = _padded([logprobs[i] for i in rows])
+        ent, _ = _padded([entropies[i] for i in rows])
+        loglik.update(lp, mask)
+        entropy.update(entropies=ent, mask=mask)
+        mean_top1.update(torch.from_numpy(np.concatenate([top1[i] for i in rows])))
+    out: dict[str, Any] = {
+        "num_rows": len(df),
+        "num_rows_with_tokens": len(keep),
+        "num_rows_without_tokens": len(df) - len(keep),
+        "num_tokens": int(sum(len(logprobs[i]) for i in keep)),
+    }
+    ll = loglik.compute() if keep else {}
+    out["mean_token_entropy"] = _number(entropy.compute()) if keep else None
+    out["mean_top1_prob"] = _number(mean_top1.compute()) if keep else None
+    for key, name in (("sum", "sum_logprob"), ("mean_per_token", "mean_token_logprob"),
+                      ("mean_per_sequence", "mean_sequence_logprob"), ("perplexity", "perplexity")):  # fmt: skip
+        out[name] = _number(ll[key]) if keep else None
+    if "ref_logprob" in df.columns and "ref_num_tokens" in df.columns:
+        out.update(_reference_loglik(df))
+    if "ref_top1_probs" in df.columns and "ref_top1_correct" in df.columns:
+        conf, correct = _lists(df, "ref_top1_probs"), _lists(df, "ref_top1_correct")
+        for i, (c, y) in enumerate(zip(conf, correct, strict=True)):
+            if len(c) != len(y):
+                raise ValueError(
+                    f"{_row_label(df, i)}: 'ref_top1_probs' and 'ref_top1_correct' differ in length"
+                )
+        _check_values(df, "ref_top1_probs", conf, lambda v: (v >= 0) & (v <= 1), "probabilities in [0, 1]")
+        _check_values(df, "ref_top1_correct", correct, _is_01, "0/1 or bool")
+        out.update(_calibration(conf, correct, n_bins, "ref_"))
+    if "correct" in df.columns:
+        out.update(_free_running(df, [logprobs[i] for i in keep], keep, n_bins))
+    return out
+
+
+def _reference_loglik(df: pd.DataFrame) -> dict[str, Any]:
+    sums = df["ref_logprob"].to_numpy(dtype=np.float64, na_value=np.nan)
+    lengths = df["ref_num_tokens"].to_numpy(dtype=np.float64, na_value=np.nan)
+    present = ~np.isnan(sums)
+    for i in np.flatnonzero(present & np.isnan(lengths)):
+        raise ValueError(f"{_row_label(df, int(i))}: 'ref_logprob' is set but 'ref_num_tokens' is null")
+    out: dict[str, Any] = {"ref_num_rows": int(present.sum())}
+    keys = (
+        "ref_num_tokens",
+        "ref_sum_logprob",
+        "ref_mean_token_logprob",
+        "ref_mean_sequence_logprob",
+        "ref_perplexity",
+    )
+    if not present.any():
+        return out | dict.fromkeys(keys)
+    metric = SequenceLogLikelihood()
+    try:
+        metric.update(
+            sum_logprobs=torch.from_numpy(sums[present]), num_tokens=torch.from_numpy(lengths[present])
+        )
+    except ValueError as err:
+        raise ValueError(f"Columns 'ref_logprob' / 'ref_num_tokens' (rows with a reference): {err}") from err
+    ll = metric.compute()
+    values = (
+        int(ll["num_tokens"]),
+        ll["sum"],
+        ll["mean_per_token"],
+        ll["mean_per_sequence"],
+        ll["perplexity"],
+    )
+    return out | {k: v if isinstance(v, int) else _number(v) for k, v in zip(keys, values, strict=True)}
+
+
+def _free_running(
+    df: pd.DataFrame, logprobs: list[np.ndarray], keep: list[int], n_bins: int
+) -> dict[str, Any]:
+    conf, correct = [], []
+    for lp, i in zip(logprobs, keep, strict=True):
+        cell = df["correct"].iloc[i]
+        labels = np.broadcast_to(np.asarray(cell, dtype=np.float64), lp.shape) if np.ndim(cell) == 0 else None
+        if labels is None:
+            labels = np.asarray(cell, dtype=np.float64)
+            if labels.shape != lp.shape:
+                raise ValueError(
+                    f"{_row_label(df, i)}: 'correct' has {labels.size} values for {lp.size} tokens"
+                )
+        if not _is_01(labels).all():
+            raise ValueError(f"{_row_label(df, i)}: field 'correct' holds {cell!r}, expected 0/1 or bool")
+        conf.append(np.minimum(np.exp(lp), 1.0))
+        correct.append(labels)
+    return _calibration(conf, correct, n_bins, "")
