@@ -186,22 +186,9 @@ def compare_table(
     return pd.DataFrame.from_records(records, columns=columns)
 
 
-def _fmt(value: Any) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return ""
-    if isinstance(value, (float, np.floating)):
-        return f"{value:.4g}"
-    text = " ".join(str(value).split()).replace("|", "\\|")
-    return text if len(text) <= 70 else text[:69] + "…"
-
-
-def _md_table(header: list[str], rows: list[list[Any]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + [
-        "| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows
-    ]
-
-
 def _changed_most(runs: list[Run], index: pd.Index, metric: str) -> list[str]:
+    from t5score.reports.report import md_table as _md_table
+
     lines = [f"## Examples whose `{metric}` changed most", ""]
     base = runs[0].frame.loc[index]
     for run in runs[1:]:
@@ -212,34 +199,24 @@ def _changed_most(runs: list[Run], index: pd.Index, metric: str) -> list[str]:
         header = ["id", runs[0].label, run.label, "change"] + (
             [f"{text} ({runs[0].label})", f"{text} ({run.label})"] if text else []
         )
-        rows = [
-            [
-                k if isinstance(k, str) else "/".join(map(str, k)),
-                base.at[k, metric],
-                other.at[k, metric],
-                change[k],
-            ]
-            + ([base.at[k, text], other.at[k, text]] if text else [])
-            for k in top
-        ]
-        lines += (
-            [f"### {run.label} vs {runs[0].label}", ""]
-            + (_md_table(header, rows) if rows else ["(no paired rows)"])
-            + [""]
-        )
+        rows = []
+        for k in top:
+            texts = [base.at[k, text], other.at[k, text]] if text else []
+            key = k if isinstance(k, str) else "/".join(map(str, k))
+            rows.append([key, base.at[k, metric], other.at[k, metric], change[k], *texts])
+        lines += [f"### {run.label} vs {runs[0].label}", ""]
+        lines += (_md_table(header, rows) if rows else ["(no paired rows)"]) + [""]
     return lines
 
 
 def _summary_scalars(runs: list[Run]) -> list[list[Any]]:
-    def flat(d: Any, prefix: str = "") -> dict[str, Any]:
-        if isinstance(d, dict):
-            return {k: v for key, val in d.items() for k, v in flat(val, f"{prefix}{key}.").items()}
-        ok = isinstance(d, (int, float)) and not isinstance(d, bool)
-        return {prefix[:-1]: d} if ok else {}
+    """Numeric leaves of summary.json present in every run, side by side."""
+    from t5score.reports.report import flatten_dict
 
-    flats = [flat(r.summary) for r in runs]
-    keys = [k for k in flats[0] if all(k in f for f in flats[1:])]
-    return [[k, *[f[k] for f in flats]] for k in keys]
+    flats = [flatten_dict(r.summary) for r in runs]
+    number = (int, float)
+    keys = [k for k, v in flats[0].items() if isinstance(v, number) and not isinstance(v, bool)]
+    return [[k, *[f[k] for f in flats]] for k in keys if all(isinstance(f.get(k), number) for f in flats[1:])]
 
 
 def write_outputs(
@@ -251,43 +228,30 @@ def write_outputs(
     key_metric: str | None,
     n_resamples: int,
     seed: int,
+    argv: list[str],
 ) -> Path:
     """Write compare.csv, compare.png and compare.md into ``out``; return the path of compare.md."""
     from t5score.reports.figures import compare_figure
+    from t5score.reports.report import md_table as _md_table
 
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "compare.csv", index=False)
     compare_figure(table, out / "compare.png")
-    lines = [
-        "# t5score compare",
-        "",
-        "Baseline: the first run. Differences are per-row (run - baseline), averaged.",
-        "",
-    ]
+    lines = ["# t5score compare", "", f"`t5score compare {' '.join(argv)}`", ""]
+    lines += ["Baseline: the first run. Differences are per-row (run - baseline), averaged.", ""]
     if note:
         lines += [f"**{note}**", ""]
     lines += _md_table(
         ["run", "directory", "file", "rows", "compared"],
         [[r.label, str(r.path), r.file, len(r.frame), len(index)] for r in runs],
     ) + [""]
-    lines += [
-        "## Per-row metrics",
-        "",
-        f"95% CI and two-sided p from a paired bootstrap ({n_resamples} resamples, seed {seed}).",
-        "",
-    ]
-    rows = [
-        [
-            t.metric,
-            t.run,
-            t.n,
-            t.mean,
-            t.delta,
-            "" if pd.isna(t.ci_low) else f"[{t.ci_low:.4g}, {t.ci_high:.4g}]",
-            t.p_value,
-        ]
-        for t in table.itertuples()
-    ]
+    lines += ["## Per-row metrics", ""]
+    lines += [f"95% CI and two-sided p from a paired bootstrap ({n_resamples} resamples, seed {seed}).", ""]
+
+    def ci(t: Any) -> str:
+        return "" if pd.isna(t.ci_low) else f"[{t.ci_low:.4g}, {t.ci_high:.4g}]"
+
+    rows = [[t.metric, t.run, t.n, t.mean, t.delta, ci(t), t.p_value] for t in table.itertuples()]
     lines += _md_table(["metric", "run", "n", "mean", "Δ vs first", "95% CI", "p"], rows) + [""]
     scalars = _summary_scalars(runs)
     if scalars:
@@ -348,8 +312,14 @@ def main(argv: list[str] | None = None) -> int:
             raise CompareError("the runs share no numeric per-row metric")
         table = compare_table(runs, index, metrics, args.n_resamples, args.seed)
         key = next((m for m in (args.metric or []) + list(KEY_METRIC_ORDER) if m in metrics), metrics[0])
-        path = write_outputs(args.output_dir, runs, index, table, note, key, args.n_resamples, args.seed)
+        argv = sys.argv[1:] if argv is None else list(argv)
+        path = write_outputs(
+            args.output_dir, runs, index, table, note, key, args.n_resamples, args.seed, argv
+        )
     except CompareError as exc:
+        print(f"t5score compare: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # e.g. an unreadable summary.json or an output folder that cannot be written
         print(f"t5score compare: error: {exc}", file=sys.stderr)
         return 2
     print(f"t5score compare: {len(runs)} runs, {len(index)} rows, {len(metrics)} metrics -> {path}")

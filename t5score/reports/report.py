@@ -51,12 +51,12 @@ METRIC_MEANING: dict[str, str] = {
 }
 
 
-def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+def flatten_dict(d: Any, prefix: str = "") -> dict[str, Any]:
     """Dotted keys -> scalar leaves of a nested dict (lists are skipped)."""
     out: dict[str, Any] = {}
     if isinstance(d, dict):
         for k, v in d.items():
-            out.update(_flatten(v, f"{prefix}{k}."))
+            out.update(flatten_dict(v, f"{prefix}{k}."))
     elif isinstance(d, (str, int, float, bool, np.generic)) or d is None:
         out[prefix[:-1]] = d.item() if isinstance(d, np.generic) else d
     return out
@@ -67,7 +67,7 @@ def _missing(value: Any) -> bool:
     return value is None or (np.ndim(value) == 0 and bool(pd.isna(value)))
 
 
-def _cell(value: Any, width: int = 80) -> str:
+def md_cell(value: Any, width: int = 80) -> str:
     if _missing(value):
         return ""
     if isinstance(value, (float, np.floating)):
@@ -76,9 +76,9 @@ def _cell(value: Any, width: int = 80) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+def md_table(header: list[str], rows: list[list[Any]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(md_cell(v) for v in row) + " |" for row in rows]
     return lines
 
 
@@ -131,7 +131,7 @@ def _headline(df: pd.DataFrame, summary: dict[str, Any], kind: str) -> list[list
                 rows.append(["perplexity", float(np.exp(-_numeric(df, column)).mean())])
     shown = {r[0] for r in rows}
     skip = ("uncertainty.", "figures.", "calibration.bins")
-    for key, value in _flatten(summary).items():
+    for key, value in flatten_dict(summary).items():
         if key not in shown and not key.startswith(skip) and isinstance(value, (int, float)):
             rows.append([f"{key} (summary)", value])
     return [[name, value, METRIC_MEANING.get(name.split(" ")[0].split(".")[-1], "")] for name, value in rows]
@@ -146,11 +146,11 @@ def _run_section(run_info: dict[str, Any], kind: str) -> list[str]:
     config = run_info.get("config")
     flat = {
         k: v
-        for k, v in _flatten({k: v for k, v in run_info.items() if k != "config"}).items()
+        for k, v in flatten_dict({k: v for k, v in run_info.items() if k != "config"}).items()
         if k not in ("command", "argv")
     }
     if flat:
-        lines += _table(["field", "value"], [[k, v] for k, v in flat.items()]) + [""]
+        lines += md_table(["field", "value"], [[k, v] for k, v in flat.items()]) + [""]
     if config is not None:
         text = json.dumps(config, indent=2, default=str)
         lines += [
@@ -187,7 +187,7 @@ def _examples_section(df: pd.DataFrame, quality: str | None) -> list[str]:
             [r.get("id"), r["_conf"], *[r[c] for c in extra], *[r[c] for c in text_cols]]
             for _, r in part.iterrows()
         ]
-        lines += ["", f"### {title}", ""] + (_table(header, rows) if rows else ["(none)"])
+        lines += ["", f"### {title}", ""] + (md_table(header, rows) if rows else ["(none)"])
     return lines + [""]
 
 
@@ -205,7 +205,7 @@ def _problems_section(df: pd.DataFrame, kind: str) -> list[str]:
         any_rows = True
         column = column if column in df.columns else "id"
         rows = [[r.get("id"), r.get(column)] for _, r in part.head(MAX_LISTED).iterrows()]
-        lines += [f"### {title}: {len(part)} row(s)", ""] + _table(["id", column], rows)
+        lines += [f"### {title}: {len(part)} row(s)", ""] + md_table(["id", column], rows)
         if len(part) > MAX_LISTED:
             lines.append(f"... and {len(part) - MAX_LISTED} more (see the parquet file).")
         lines.append("")
@@ -227,7 +227,7 @@ def _uncertainty_section(result: dict[str, Any]) -> list[str]:
         for name, s in result["scores"].items()
     ]
     header = ["score", "PRR", "AURC", "AURC oracle", "AURC random", "rows", "meaning"]
-    return lines + (_table(header, rows) if rows else ["(no uncertainty column available)"]) + [""]
+    return lines + (md_table(header, rows) if rows else ["(no uncertainty column available)"]) + [""]
 
 
 def write_report(
@@ -290,7 +290,7 @@ def write_report(
     lines += _run_section(run_info, kind)
     lines += (
         ["## Headline metrics", ""]
-        + _table(["metric", "value", "meaning"], _headline(df, summary, kind))
+        + md_table(["metric", "value", "meaning"], _headline(df, summary, kind))
         + [""]
     )
     if quality is not None:
