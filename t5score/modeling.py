@@ -66,7 +66,9 @@ def load_model_and_tokenizer(name_or_path: str | None, dtype: torch.dtype | None
     path = resolve_model_path(name_or_path)
     local = Path(path)
     if (local.exists() or path.startswith((".", "/"))) and not (local / "config.json").is_file():
-        raise FileNotFoundError(f"model folder {path!r} has no config.json (expected a Hugging Face model folder)")
+        raise FileNotFoundError(
+            f"model folder {path!r} has no config.json (expected a Hugging Face model folder)"
+        )
     kwargs = {"dtype": dtype} if dtype is not None else {}
     model = AutoModelForSeq2SeqLM.from_pretrained(path, **kwargs).eval()
     tokenizer = AutoTokenizer.from_pretrained(path)
