@@ -68,6 +68,18 @@ def calibration_bins() -> list[dict]:
     return [{"confidence": c, "accuracy": c * 0.8, "count": int(5 + 10 * c)} for c in conf]
 
 
+def columnar_bins() -> dict:
+    """Reliability bins as ``t5score.metrics.summarize_records`` writes them: per-bin lists, None when empty."""
+    edges = np.linspace(0, 1, 6)
+    return {
+        "lower": edges[:-1].tolist(),
+        "upper": edges[1:].tolist(),
+        "confidence": [None, 0.3, 0.5, 0.7, 0.9],
+        "accuracy": [None, 0.2, 0.5, 0.6, 0.95],
+        "count": [0, 4, 10, 20, 40],
+    }
+
+
 def linked_images(report: Path) -> list[str]:
     return re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report.read_text(encoding="utf-8"))
 
@@ -80,7 +92,12 @@ def section(text: str, title: str) -> str:
 
 def test_full_predict_report(tmp_path: Path) -> None:
     df = roundtrip(predictions_frame(), tmp_path)
-    summary = {"ece": 0.12, "calibration": {"ece": 0.12, "bins": calibration_bins()}}
+    summary = {
+        "ece": 0.12,
+        "num_tokens": 99,
+        "calibration": {"ece": 0.12, "bins": calibration_bins()},
+        "ref_reliability": columnar_bins(),
+    }
     run_info = {
         "command": ["t5score", "predict", "-c", "cfg.yaml"],
         "model": "tiny-t5",
@@ -92,7 +109,7 @@ def test_full_predict_report(tmp_path: Path) -> None:
     text = report.read_text(encoding="utf-8")
     links = linked_images(report)
     pngs = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
-    assert sorted(links) == pngs and len(pngs) == 4  # every figure is linked, every link exists
+    assert sorted(links) == pngs and len(pngs) == 5  # every figure is linked, every link exists
     for rel in links:
         assert_real_png(out / rel)
     assert sorted(summary["figures"].values()) == pngs
@@ -106,7 +123,10 @@ def test_full_predict_report(tmp_path: Path) -> None:
 
     # headline numbers are the column means
     head = section(text, "Headline metrics")
-    assert f"| mean_logprob | {df['mean_logprob'].mean():.4g} |" in head
+    assert f"| mean mean_logprob | {df['mean_logprob'].mean():.4g} |" in head
+    assert f"| mean perplexity | {np.exp(-df['mean_logprob']).mean():.4g} |" in head
+    assert "| num_tokens | 99 | tokens in total |" in head  # summary.json numbers keep their own meaning
+    assert "| ece | 0.12 | expected calibration error" in head and "| calibration.ece | 0.12 |" in head
     assert "| errors | 1 |" in head and "| unfinished | 2 |" in head and "| truncated | 1 |" in head
 
     # most / least confident examples in order, error row never among them
@@ -140,7 +160,7 @@ def test_score_run_without_prediction_targets_or_calibration(tmp_path: Path) -> 
     assert linked_images(report) == ["figures/mean_logprob.png"]
     assert_real_png(tmp_path / "figures/mean_logprob.png")
     assert "uncertainty" not in summary
-    assert "no `calibration.bins`" in text and "no per-row quality column" in text
+    assert "no calibration bins" in text and "no per-row quality column" in text
     assert "None: every row was processed in full." in text
     assert "| target |" in section(
         text, "Most and least confident examples"
@@ -154,6 +174,8 @@ def test_bare_frame_and_bad_input(tmp_path: Path) -> None:
     assert not list((tmp_path / "r").rglob("*.png"))
     with pytest.raises(ValueError, match="kind must be one of predict, score, rerank"):
         write_report(tmp_path, df, {}, {}, kind="train")
+    with pytest.raises(ValueError, match="per-bin lists differ in length"):
+        write_report(tmp_path, df, {"reliability": {"confidence": [0.5], "accuracy": [], "count": [1]}}, {})
     with pytest.raises(ValueError, match="calibration bin 1 lacks field"):
         write_report(
             tmp_path, df, {"calibration": {"bins": [{"confidence": 1, "accuracy": 1, "count": 1}, {}]}}, {}
@@ -165,6 +187,7 @@ def test_figure_functions_write_pngs(tmp_path: Path) -> None:
     q = rng.uniform(size=80)
     paths = [
         figures.reliability_diagram(calibration_bins(), tmp_path / "a/rel.png"),
+        figures.reliability_diagram(columnar_bins(), tmp_path / "a/rel2.png"),
         figures.token_entropy_histogram([rng.gamma(2, 1, 5), None, []], tmp_path / "ent.png"),
         figures.mean_logprob_histogram(rng.normal(-1, 0.3, 50), tmp_path / "lp.png"),
         figures.risk_coverage_figure({"random": rng.normal(size=80), "good": -q}, q, tmp_path / "rc.png"),

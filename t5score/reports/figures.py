@@ -39,42 +39,59 @@ def _flatten(values: Iterable[Any]) -> np.ndarray:
     return flat[np.isfinite(flat)]
 
 
-def reliability_diagram(bins: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
+def reliability_bins(obj: Any) -> list[dict[str, Any]] | None:
+    """Normalise reliability bins to a list of per-bin dicts, or None when ``obj`` holds none.
+
+    Accepts a list of ``{"confidence", "accuracy", "count"[, "lower", "upper"]}`` dicts, a dict with such
+    a list under ``"bins"``, or a dict of per-bin lists (``"confidence"``, ``"accuracy"``, ``"count"``,
+    optional ``"lower"``/``"upper"``) as ``t5score.metrics.summarize_records`` writes.
+    """
+    if isinstance(obj, Mapping):
+        if "bins" in obj:
+            return reliability_bins(obj["bins"])
+        if "confidence" not in obj:
+            return None
+        keys = [k for k in ("confidence", "accuracy", "count", "lower", "upper") if k in obj]
+        sizes = {k: len(obj[k]) for k in keys}
+        if len(set(sizes.values())) != 1:
+            raise ValueError(f"reliability bins: per-bin lists differ in length: {sizes}")
+        return [{k: obj[k][i] for k in keys} for i in range(sizes["confidence"])] or None
+    if isinstance(obj, Sequence) and not isinstance(obj, str):
+        return list(obj) or None
+    return None
+
+
+def reliability_diagram(bins: Any, path: str | Path, title: str = "Reliability diagram") -> Path:
     """Accuracy vs confidence per bin (bars), the diagonal of perfect calibration, and each bin's count.
 
-    ``bins`` is a list of ``{"confidence": mean confidence, "accuracy": accuracy, "count": n}``; bins with
-    ``count == 0`` are drawn empty.
+    ``bins``: anything :func:`reliability_bins` accepts. Bars span ``[lower, upper]`` when given, else
+    equal-width bins on ``[0, 1]``; empty bins (``count == 0``, confidence/accuracy None) are drawn empty.
     """
+    bins = reliability_bins(bins) or []
     for i, b in enumerate(bins):
-        missing = [k for k in ("confidence", "accuracy", "count") if k not in b]
+        missing = [k for k in ("confidence", "accuracy", "count") if not isinstance(b, Mapping) or k not in b]
         if missing:
             raise ValueError(f"calibration bin {i} lacks field(s) {', '.join(missing)}")
     conf = np.array([float(b["confidence"] or 0.0) for b in bins])
     acc = np.array([float(b["accuracy"] or 0.0) for b in bins])
     count = np.array([int(b["count"] or 0) for b in bins])
-    width = 1.0 / max(len(bins), 1)
-    centers = (np.arange(len(bins)) + 0.5) * width
+    if bins and all("lower" in b and "upper" in b for b in bins):
+        lower = np.array([float(b["lower"]) for b in bins])
+        width = np.array([float(b["upper"]) for b in bins]) - lower
+    else:
+        width = np.full(len(bins), 1.0 / max(len(bins), 1))
+        lower = np.arange(len(bins)) * width
+    centers = lower + width / 2
     fig = _new_figure(6.0, 5.0)
     ax = fig.add_subplot(1, 1, 1)
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
     ax.bar(centers, np.where(count > 0, acc, 0.0), width=width * 0.9, alpha=0.7, label="accuracy")
     ax.scatter(conf[count > 0], acc[count > 0], color="black", s=12, zorder=3, label="(confidence, accuracy)")
     for x, y, n in zip(centers, acc, count, strict=True):
-        ax.annotate(
-            str(n),
-            (x, min(float(y), 0.95) if n else 0.0),
-            textcoords="offset points",
-            xytext=(0, 3),
-            ha="center",
-            fontsize=7,
-        )
-    ax.set(
-        xlim=(0, 1),
-        ylim=(0, 1.05),
-        xlabel="confidence",
-        ylabel="accuracy",
-        title=f"Reliability diagram (n = {int(count.sum())}; count above each bar)",
-    )
+        ax.annotate(str(n), (x, min(float(y), 0.95) if n else 0.0), textcoords="offset points",
+                    xytext=(0, 3), ha="center", fontsize=7)  # fmt: skip
+    ax.set(xlim=(0, 1), ylim=(0, 1.05), xlabel="confidence", ylabel="accuracy",
+           title=f"{title}\n(n = {int(count.sum())}; count above each bar)")  # fmt: skip
     ax.legend(loc="upper left", fontsize=8)
     return _save(fig, path)
 

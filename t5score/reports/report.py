@@ -23,32 +23,58 @@ KINDS = ("predict", "score", "rerank")
 QUALITY_COLUMNS = ("rougeL", "rougeLsum", "rouge1", "rouge2", "bleu", "exact_match", "accuracy")
 TEXT_COLUMNS = ("prediction", "target", "source")  # the first present is shown for each example
 MAX_LISTED = 50  # rows listed per problem table
+#: summary keys holding reliability bins -> figure title (see :func:`figures.reliability_diagram`).
+RELIABILITY_KEYS = {
+    "calibration": "Reliability diagram",
+    "reliability": "Reliability diagram (generated tokens)",
+    "ref_reliability": "Reliability diagram (reference tokens, teacher-forced)",
+}
 
-METRIC_MEANING: dict[str, str] = {
-    "rows": "rows in the output file",
-    "errors": "rows that could not be processed (`error` set)",
-    "truncated": "rows whose input was cut at max_source_length",
-    "unfinished": "decoded rows that hit max_new_tokens before EOS",
-    "num_tokens": "mean number of output tokens per row",
-    "mean_logprob": "mean over rows of the per-token log-probability (nats; 0 is certain)",
-    "sum_logprob": "mean over rows of the sequence log-probability (nats)",
-    "perplexity": "exp(-mean_logprob) averaged over rows: effective choices per token",
-    "mean_entropy": "mean over rows of the per-token softmax entropy (nats)",
-    "max_entropy": "mean over rows of the largest token entropy (nats)",
-    "ref_mean_logprob": "mean per-token log-probability of the reference (teacher-forced)",
-    "ref_logprob": "mean log-probability of the whole reference",
+#: Meaning of the per-row columns, averaged over rows in "Headline metrics".
+ROW_MEANING: dict[str, str] = {
+    "num_tokens": "output tokens per row",
+    "mean_logprob": "per-token log-probability of the output (nats; 0 is certain)",
+    "sum_logprob": "log-probability of the whole output sequence (nats)",
+    "perplexity": "exp(-mean_logprob): effective choices per token",
+    "mean_entropy": "per-token softmax entropy (nats)",
+    "max_entropy": "largest token entropy of the row (nats)",
+    "ref_num_tokens": "reference tokens per row",
+    "ref_mean_logprob": "per-token log-probability of the reference (teacher-forced)",
+    "ref_logprob": "log-probability of the whole reference (teacher-forced)",
     "rouge1": "unigram overlap F1 with the reference",
     "rouge2": "bigram overlap F1 with the reference",
     "rougeL": "longest-common-subsequence F1 with the reference",
     "rougeLsum": "summary-level ROUGE-L F1 with the reference",
-    "ece": "expected calibration error: count-weighted mean |accuracy - confidence|",
-    "mce": "maximum calibration error over bins",
-    "brier": "Brier score of the token confidences (lower is better)",
-    "nll": "negative log-likelihood per token (nats)",
-    "accuracy": "fraction of correct predictions",
-    "tokens_per_second": "decoding throughput",
-    "wall_time_s": "wall-clock time of the run (seconds)",
 }
+#: Meaning of summary.json keys (the last dotted component; ``ref_`` = the teacher-forced reference).
+SUMMARY_MEANING: dict[str, str] = {
+    "num_rows": "rows in the run",
+    "num_rows_with_tokens": "rows with at least one generated token",
+    "num_rows_without_tokens": "rows without tokens (errors, empty output)",
+    "num_tokens": "tokens in total",
+    "mean_token_entropy": "mean softmax entropy per token (nats)",
+    "mean_top1_prob": "mean probability of the most likely next token",
+    "sum_logprob": "total log-probability of all tokens (nats)",
+    "mean_token_logprob": "total log-probability / tokens (nats; 0 is certain)",
+    "mean_sequence_logprob": "mean over rows of the per-row mean token log-probability",
+    "perplexity": "exp(-mean_token_logprob): effective choices per token",
+    "ece": "expected calibration error: weighted mean |accuracy - confidence| (0 = calibrated)",
+    "rmsce": "root-mean-square calibration error over bins",
+    "mce": "maximum calibration error over bins",
+    "brier": "Brier score of token confidence vs correctness (lower is better)",
+    "tokens_per_second": "throughput",
+    "wall_time_s": "wall-clock time of the run (seconds)",
+    **{k: v for k, v in ROW_MEANING.items() if k.startswith("rouge")},
+}
+
+
+def _summary_meaning(key: str) -> str:
+    leaf = key.split(".")[-1]
+    if leaf in SUMMARY_MEANING:
+        return SUMMARY_MEANING[leaf]
+    if leaf.startswith("ref_") and leaf[4:] in SUMMARY_MEANING:
+        return "reference (teacher-forced): " + SUMMARY_MEANING[leaf[4:]]
+    return ""
 
 
 def flatten_dict(d: Any, prefix: str = "") -> dict[str, Any]:
@@ -91,7 +117,7 @@ def _flag(df: pd.DataFrame, column: str) -> pd.Series:
     if column not in df.columns:
         return pd.Series(False, index=df.index)
     return df[column].map(
-        lambda v: not _missing(v) and isinstance(v, (bool, int, float, np.number)) and v == 1
+        lambda v: not _missing(v) and isinstance(v, (bool, np.bool_, int, float, np.number)) and v == 1
     )
 
 
@@ -109,32 +135,28 @@ def pick_quality_column(df: pd.DataFrame) -> str | None:
     return None
 
 
-def _headline(df: pd.DataFrame, summary: dict[str, Any], kind: str) -> list[list[Any]]:
+def _headline(df: pd.DataFrame, summary: dict[str, Any], kind: str) -> list[str]:
     errors = _error_mask(df)
-    rows: list[list[Any]] = [["rows", len(df)], ["errors", int(errors.sum())]]
-    rows.append(["truncated", int(_flag(df, "truncated").sum())])
+    counts = [["rows", len(df), "rows in the output file"]]
+    counts.append(["errors", int(errors.sum()), "rows that could not be processed (`error` set)"])
+    truncated = int(_flag(df, "truncated").sum())
+    counts.append(["truncated", truncated, "rows whose input was cut at max_source_length"])
     if kind == "predict" and "finished" in df.columns:
-        rows.append(["unfinished", int((~_flag(df, "finished") & ~errors).sum())])
-    for column in (
-        "num_tokens",
-        "mean_logprob",
-        "sum_logprob",
-        "mean_entropy",
-        "max_entropy",
-        "ref_mean_logprob",
-        "ref_logprob",
-        *QUALITY_COLUMNS,
-    ):
-        if column in df.columns and np.isfinite(_numeric(df, column)).any():
-            rows.append([column, float(_numeric(df, column).mean())])
-            if column == "mean_logprob":
-                rows.append(["perplexity", float(np.exp(-_numeric(df, column)).mean())])
-    shown = {r[0] for r in rows}
-    skip = ("uncertainty.", "figures.", "calibration.bins")
-    for key, value in flatten_dict(summary).items():
-        if key not in shown and not key.startswith(skip) and isinstance(value, (int, float)):
-            rows.append([f"{key} (summary)", value])
-    return [[name, value, METRIC_MEANING.get(name.split(" ")[0].split(".")[-1], "")] for name, value in rows]
+        unfinished = int((~_flag(df, "finished") & ~errors).sum())
+        counts.append(["unfinished", unfinished, "decoded rows that hit max_new_tokens before EOS"])
+    for column in ROW_MEANING:
+        base = "mean_logprob" if column == "perplexity" else column
+        if base in df.columns and np.isfinite(_numeric(df, base)).any():
+            values = np.exp(-_numeric(df, base)) if column == "perplexity" else _numeric(df, base)
+            counts.append([f"mean {column}", float(values.mean()), "mean over rows: " + ROW_MEANING[column]])
+    lines = ["## Headline metrics", "", "From the rows of this run:", ""]
+    lines += md_table(["metric", "value", "meaning"], counts) + [""]
+    skip = ("uncertainty.", "figures.")
+    flat = [[k, v, _summary_meaning(k)] for k, v in flatten_dict(summary).items()
+            if not k.startswith(skip) and isinstance(v, (int, float)) and not isinstance(v, bool)]  # fmt: skip
+    if flat:
+        lines += ["From `summary.json`:", ""] + md_table(["metric", "value", "meaning"], flat) + [""]
+    return lines
 
 
 def _run_section(run_info: dict[str, Any], kind: str) -> list[str]:
@@ -144,25 +166,13 @@ def _run_section(run_info: dict[str, Any], kind: str) -> list[str]:
         text = " ".join(map(str, command)) if isinstance(command, (list, tuple)) else str(command)
         lines += ["```", text, "```", ""]
     config = run_info.get("config")
-    flat = {
-        k: v
-        for k, v in flatten_dict({k: v for k, v in run_info.items() if k != "config"}).items()
-        if k not in ("command", "argv")
-    }
+    rest = {k: v for k, v in run_info.items() if k not in ("config", "command", "argv")}
+    flat = flatten_dict(rest)
     if flat:
         lines += md_table(["field", "value"], [[k, v] for k, v in flat.items()]) + [""]
     if config is not None:
         text = json.dumps(config, indent=2, default=str)
-        lines += [
-            "<details><summary>resolved config</summary>",
-            "",
-            "```json",
-            text,
-            "```",
-            "",
-            "</details>",
-            "",
-        ]
+        lines += ["<details><summary>resolved config</summary>\n\n```json", text, "```\n\n</details>", ""]
     if not command and not flat and config is None:
         lines += ["(no run information was recorded)", ""]
     return lines
@@ -243,8 +253,9 @@ def write_report(
     ``summary`` is updated in place: ``summary["uncertainty"]`` gets :func:`uncertainty_summary` when a
     per-row quality column exists (``quality_column``, else the first of :data:`QUALITY_COLUMNS`), and
     ``summary["figures"]`` the relative paths of the figures; write ``summary.json`` after this call.
-    ``summary["calibration"]["bins"]`` (list of ``{"confidence", "accuracy", "count"}``), when present,
-    gives the reliability diagram.
+    Reliability diagrams are drawn from ``summary["calibration"]["bins"]`` (list of ``{"confidence",
+    "accuracy", "count"}``) and from ``summary["reliability"]`` / ``summary["ref_reliability"]`` (the
+    per-bin lists of ``t5score.metrics.summarize_records``), whichever are present.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
@@ -255,12 +266,12 @@ def write_report(
     made: dict[str, Path] = {}
     skipped: list[str] = []
 
-    calibration = summary.get("calibration")
-    bins = calibration.get("bins") if isinstance(calibration, dict) else None
-    if bins:
-        made["Reliability diagram"] = figures.reliability_diagram(bins, fig_dir / "reliability.png")
-    else:
-        skipped.append("reliability diagram: the summary has no `calibration.bins`")
+    for key, title in RELIABILITY_KEYS.items():
+        bins = figures.reliability_bins(summary.get(key))
+        if bins:
+            made[title] = figures.reliability_diagram(bins, fig_dir / f"{key}.png", title)
+    if not any(title in made for title in RELIABILITY_KEYS.values()):
+        skipped.append("reliability diagram: the summary has no calibration bins")
     has_entropies = (
         "token_entropies" in df.columns
         and df["token_entropies"].map(lambda v: not _missing(v) and len(v) > 0).any()
@@ -288,11 +299,7 @@ def write_report(
 
     lines = [f"# t5score {kind} report", ""]
     lines += _run_section(run_info, kind)
-    lines += (
-        ["## Headline metrics", ""]
-        + md_table(["metric", "value", "meaning"], _headline(df, summary, kind))
-        + [""]
-    )
+    lines += _headline(df, summary, kind)
     if quality is not None:
         lines += _uncertainty_section(summary["uncertainty"])
     else:
