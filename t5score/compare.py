@@ -32,7 +32,8 @@ import pandas as pd
 
 OUTPUT_FILES = ("reranked.parquet", "scores.parquet", "predictions.parquet")
 TEXT_COLUMNS = ("prediction", "target", "source")
-NOT_METRICS = {"id", "position", "sample_index", "batch_index"}
+NOT_METRICS = {"id", "position"}  # and every "*_index" column
+KEY_EXTRA = ("sample_index", "pair_index", "candidate_index")  # join on these too when a run has them
 KEY_METRIC_ORDER = (
     "rougeL",
     "mean_logprob",
@@ -77,9 +78,7 @@ def load_run(path: str | Path, label: str, file: str | None = None) -> Run:
     if "id" not in frame.columns:
         raise CompareError(f"{found} has no 'id' column; columns are: {', '.join(frame.columns)}")
     frame["id"] = frame["id"].astype(str)
-    key = ["id"]
-    if "sample_index" in frame.columns and frame["sample_index"].notna().any():
-        key.append("sample_index")
+    key = ["id"] + [c for c in KEY_EXTRA if c in frame.columns and frame[c].notna().any()]
     dup = frame.duplicated(key, keep=False)
     if dup.any():
         first = frame.loc[dup, key].iloc[0].tolist()
@@ -97,6 +96,10 @@ def load_run(path: str | Path, label: str, file: str | None = None) -> Run:
 
 def align(runs: list[Run], allow_partial: bool) -> tuple[pd.Index, str | None]:
     """The join keys to compare (in the first run's order) and, for partial runs, a note saying so."""
+    names = [list(r.frame.index.names) for r in runs]
+    if any(n != names[0] for n in names[1:]):
+        pairs = ", ".join(f"{r.label}: {n}" for r, n in zip(runs, names, strict=True))
+        raise CompareError(f"runs are keyed by different columns ({pairs}); compare runs of the same kind")
     keys = [set(r.frame.index) for r in runs]
     common = set.intersection(*keys)
     differing = len(set.union(*keys)) - len(common)
@@ -126,6 +129,7 @@ def shared_metrics(runs: list[Run], wanted: list[str] | None) -> list[str]:
             c
             for c in frame.columns
             if c not in NOT_METRICS
+            and not str(c).endswith("_index")
             and pd.api.types.is_numeric_dtype(frame[c])
             and not pd.api.types.is_bool_dtype(frame[c])
             and frame[c].notna().any()

@@ -196,3 +196,23 @@ def test_import_is_light() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_sampled_runs_join_on_id_and_sample_index(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    def sampled(seed: int) -> pd.DataFrame:
+        rng = np.random.default_rng(seed)
+        ids = [f"x{i}" for i in range(5) for _ in range(3)]
+        return pd.DataFrame({"id": ids, "sample_index": [0, 1, 2] * 5, "mean_logprob": rng.normal(size=15)})
+
+    a, b = sampled(0), sampled(1)
+    runs = [write_run(tmp_path, "a", a), write_run(tmp_path, "b", b.iloc[::-1])]
+    assert main([*runs, "--output_dir", str(tmp_path / "o"), "--n-resamples", "50"]) == 0
+    row = read_csv(tmp_path / "o").iloc[1]
+    merged = a.merge(b, on=["id", "sample_index"])
+    assert row["n_paired"] == 15
+    assert row["delta"] == pytest.approx((merged["mean_logprob_y"] - merged["mean_logprob_x"]).mean())
+    assert "| x" in (tmp_path / "o" / "compare.md").read_text()  # changed-most rows are listed as id/sample
+
+    greedy = write_run(tmp_path, "greedy", a.drop(columns=["sample_index"]).drop_duplicates("id"))
+    assert main([runs[0], greedy, "--output_dir", str(tmp_path / "o2")]) == 2
+    assert "keyed by different columns" in capsys.readouterr().err

@@ -48,6 +48,13 @@ ROW_MEANING: dict[str, str] = {
 }
 #: Meaning of summary.json keys (the last dotted component; ``ref_`` = the teacher-forced reference).
 SUMMARY_MEANING: dict[str, str] = {
+    "rows": "rows in the run",
+    "rows_with_error": "rows that could not be processed (`error` set)",
+    "rows_nonfinite": "rows whose logits were not finite (NaN/inf)",
+    "rows_truncated": "rows whose input was cut at max_source_length",
+    "rows_finished": "rows that emitted EOS within max_new_tokens",
+    "rouge_rows": "rows with a reference, averaged for ROUGE",
+    "tokens_per_s": "throughput (generated tokens per second)",
     "num_rows": "rows in the run",
     "num_rows_with_tokens": "rows with at least one generated token",
     "num_rows_without_tokens": "rows without tokens (errors, empty output)",
