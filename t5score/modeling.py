@@ -70,6 +70,10 @@ def load_model_and_tokenizer(name_or_path: str | None, dtype: torch.dtype | None
             f"model folder {path!r} has no config.json (expected a Hugging Face model folder)"
         )
     kwargs = {"dtype": dtype} if dtype is not None else {}
-    model = AutoModelForSeq2SeqLM.from_pretrained(path, **kwargs).eval()
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    try:
+        model = AutoModelForSeq2SeqLM.from_pretrained(path, **kwargs).eval()
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    except OSError as err:  # not a folder, and not reachable on the hub
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise FileNotFoundError(f"cannot load model {path!r}: {first}") from None
     return model, tokenizer

@@ -60,6 +60,8 @@ class PredictionRecord:
     ref_num_tokens: int | None = None
     ref_logprob: float | None = None
     ref_mean_logprob: float | None = None
+    ref_top1_probs: list[float] | None = None  # per reference token: the model's top-1 probability
+    ref_top1_correct: list[bool] | None = None  # per reference token: top-1 id == reference id
     sample_index: int | None = None  # candidate number when several samples are drawn per source
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,0 +1,82 @@
+"""The Lightning-backed subcommands: each builds a LightningCLI (``run=False``) and hands it to the runner."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.cli import LightningCLI
+
+TRAINER_DEFAULTS = {
+    "logger": False,
+    "devices": 1,
+    "enable_checkpointing": False,
+    "enable_model_summary": False,
+}
+
+
+for _pattern in (
+    ".*LightningCLI's args parameter is intended.*",  # main() passes args and keeps sys.argv for DDP relaunch
+    ".*Couldn't infer the batch indices.*",  # batches carry their own global index
+    ".*isinstance\\(treespec, LeafSpec\\).*",
+    ".*does not have many workers.*",
+):
+    warnings.filterwarnings("ignore", message=_pattern)
+
+
+class T5ScoreCLI(LightningCLI):
+    """LightningCLI with the run-level options every t5score run has."""
+
+    default_output_dir = "reports/predict"
+
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.add_argument("--output_dir", type=str, default=self.default_output_dir,
+                            help="Folder for the run's Parquet table, summary.json, run.json, report.md, figures.")  # fmt: skip
+        parser.add_argument(
+            "--resume", action="store_true", help="Continue an interrupted run in --output_dir."
+        )
+        parser.add_argument(
+            "--overwrite", action="store_true", help="Replace an earlier run in --output_dir."
+        )
+
+
+def build_cli(module_cls, datamodule_cls, args: list[str], output_dir: str) -> T5ScoreCLI:
+    cli_cls = type("CLI", (T5ScoreCLI,), {"default_output_dir": output_dir})
+    return cli_cls(
+        module_cls,
+        datamodule_cls,
+        args=args,
+        run=False,
+        trainer_defaults=TRAINER_DEFAULTS,
+        save_config_callback=None,
+        subclass_mode_model=False,
+        subclass_mode_data=False,
+        parser_kwargs={"prog": "t5score"},
+    )
+
+
+def run_config(cli) -> dict[str, Any]:
+    """The parts of the resolved config that must not change between a run and its resume."""
+    cfg = cli.config.as_dict()
+    return {"model": cfg.get("model"), "data": cfg.get("data"), "output_dir": cfg.get("output_dir")}
+
+
+def predict(args: list[str]) -> int:
+    from t5score.data import TextDataModule
+    from t5score.module import Seq2SeqPredictor
+    from t5score.predict_summary import predict_spec
+    from t5score.runner import run
+
+    cli = build_cli(Seq2SeqPredictor, TextDataModule, args, "reports/predict")
+    rows = cli.datamodule.load_rows()  # file-level problems surface before the Trainer starts
+    spec = predict_spec(rows, cli.model)
+    out = Path(cli.config.output_dir)
+    report = run(cli.trainer, cli.model, cli.datamodule, spec, out, run_config(cli), cli.config.resume,
+                 cli.config.overwrite)  # fmt: skip
+    if report is not None:
+        print(f"t5score: {len(rows)} rows -> {out / spec.output_name}; report: {report}")
+    return 0
+
+
+COMMANDS = {"predict": predict}

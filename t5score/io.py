@@ -1,0 +1,131 @@
+"""Reading user files (JSONL, CSV/TSV, Parquet) into plain rows, with errors a person can act on.
+
+Every problem with the file as a whole raises :class:`InputError`, a one-line message naming the file
+and, where it applies, the line and field. Problems with a single row are not raised here: the caller
+flags that row, so no row is ever dropped.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from pathlib import Path
+from typing import Any
+
+FORMATS = {
+    ".jsonl": "jsonl",
+    ".json": "jsonl",
+    ".ndjson": "jsonl",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".parquet": "parquet",
+}
+
+
+class InputError(ValueError):
+    """A user-facing problem with an input file or option; the CLI prints it as one line and exits 2."""
+
+
+def suggest(name: str, choices: list[str]) -> str:
+    """' (did you mean 'x'?)' when a close match exists, else ''."""
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _decode(path: Path, data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise InputError(
+            f"{path}: line {line}: bytes that are not UTF-8 ({data[err.start : err.start + 4]!r}); "
+            "convert the file to UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+        ) from None
+
+
+def _read_jsonl(path: Path, text: str) -> list[dict[str, Any]]:
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue  # blank lines separate nothing in JSONL; they are not rows
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise InputError(
+                f"{path}: line {number}: not valid JSON ({err.msg} at column {err.colno})"
+            ) from None
+        if not isinstance(value, dict):
+            raise InputError(f"{path}: line {number}: expected a JSON object, got {type(value).__name__}")
+        value["__line__"] = number
+        rows.append(value)
+    return rows
+
+
+def _read_delimited(path: Path, text: str, sep: str) -> list[dict[str, Any]]:
+    import csv
+    import io
+
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=sep)
+    rows = []
+    try:
+        for row in reader:
+            if None in row:  # more cells than header fields
+                raise InputError(f"{path}: line {reader.line_num}: more fields than the header has")
+            row["__line__"] = reader.line_num
+            rows.append(row)
+    except csv.Error as err:
+        raise InputError(f"{path}: line {reader.line_num}: {err}") from None
+    if reader.fieldnames is None:
+        raise InputError(f"{path}: the file is empty (no header, no rows)")
+    for row in rows:  # a missing trailing cell reads as None: keep it as null
+        for key in reader.fieldnames:
+            row.setdefault(key, None)
+    return rows
+
+
+def _read_parquet(path: Path) -> list[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except Exception as err:  # pyarrow raises several types for a damaged file
+        raise InputError(f"{path}: not a readable Parquet file ({err})") from None
+    rows = table.to_pylist()
+    for number, row in enumerate(rows, start=1):
+        row["__line__"] = number
+    return rows
+
+
+def read_records(path: str | Path) -> list[dict[str, Any]]:
+    """Read ``path`` into a list of dicts; each dict carries ``__line__``, its line (or row) number."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, expected a .jsonl, .csv, .tsv or .parquet file")
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise InputError(
+            f"{path}: unknown file type {path.suffix!r}; use one of {', '.join(sorted(FORMATS))}"
+        )
+    if fmt == "parquet":
+        rows = _read_parquet(path)
+    else:
+        text = _decode(path, path.read_bytes())
+        rows = (
+            _read_jsonl(path, text)
+            if fmt == "jsonl"
+            else _read_delimited(path, text, "," if fmt == "csv" else "\t")
+        )
+    if not rows:
+        raise InputError(f"{path}: the file has no rows")
+    return rows
+
+
+def require_column(path: str | Path, rows: list[dict[str, Any]], column: str, option: str) -> None:
+    """Raise when no row has ``column``; the message lists the columns that exist."""
+    present = sorted({key for row in rows for key in row if key != "__line__"})
+    if column not in present:
+        raise InputError(
+            f"{path}: no column {column!r} (from {option}){suggest(column, present)}; columns: {', '.join(present)}"
+        )

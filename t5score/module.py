@@ -1,0 +1,104 @@
+"""The LightningModule of ``t5score predict``: greedy decoding with logit capture in ``predict_step``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from t5score.inference import DecodeOptions, decode_rows
+from t5score.modeling import DEFAULT_MODEL, load_model_and_tokenizer
+from t5score.records import PredictionRecord, SourceBatch
+
+
+def score_references(
+    model, tokenizer, records: list[PredictionRecord], max_source_length: int | None
+) -> None:
+    """Add teacher-forced reference scores (``ref_*``) to records whose row has a non-empty target."""
+    from t5score.scoring import score_pairs
+
+    todo = [r for r in records if r.error is None and r.target and r.target.strip()]
+    if not todo:
+        return
+    scores = score_pairs(
+        model,
+        tokenizer,
+        [r.source for r in todo],
+        [r.target for r in todo],
+        max_source_length=max_source_length,
+        top_k=1,
+    )
+    for rec, sc in zip(todo, scores, strict=True):
+        rec.ref_num_tokens, rec.ref_logprob, rec.ref_mean_logprob = (
+            sc.num_tokens,
+            sc.sum_logprob,
+            sc.mean_logprob,
+        )
+        rec.ref_top1_probs = sc.top1_probs
+        rec.ref_top1_correct = [top[0] == tok for top, tok in zip(sc.topk_ids, sc.token_ids, strict=True)]
+
+
+class Seq2SeqPredictor(L.LightningModule):
+    """Decode with a seq2seq model and keep the numbers: per-token log-probabilities, entropies, top-k.
+
+    Args:
+        name_or_path: Hugging Face model id or local folder (``from_pretrained``); "default" is the tiny
+            code-summarisation T5 shipped with t5score.
+        max_new_tokens: Most tokens generated per row (EOS included).
+        capture: "stats" keeps per-token statistics only; "full" also streams every step's raw logits to
+            ``<output_dir>/logits`` (read back with ``t5score.load_logits``).
+        top_k: How many top tokens (ids and log-probabilities) to keep per step.
+        logits_dtype: "float16" or "float32" for capture "full".
+        num_samples: 0 decodes greedily; N > 0 draws N candidates per source by sampling (see temperature,
+            top_p, seed), written with a ``sample_index`` so ``t5score rerank`` can take them.
+        temperature: Sampling temperature (num_samples > 0).
+        top_p: Nucleus sampling mass (num_samples > 0).
+        seed: Seed of the sampling; each batch and sample derives its own, so runs are reproducible.
+        score_references: When the data has a target column, also score the references teacher-forced.
+        eos_check_every: Check for "all rows finished" every N steps (fewer host syncs on GPU).
+        drop_finished: Remove finished rows from the batch as decoding goes on.
+    """
+
+    def __init__(
+        self,
+        name_or_path: str = DEFAULT_MODEL,
+        max_new_tokens: int = 64,
+        capture: str = "stats",
+        top_k: int = 5,
+        logits_dtype: str = "float16",
+        num_samples: int = 0,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        seed: int = 0,
+        score_references: bool = True,
+        eos_check_every: int = 1,
+        drop_finished: bool = False,
+    ):
+        super().__init__()
+        self.options = DecodeOptions(
+            max_new_tokens=max_new_tokens, top_k=top_k, capture=capture, logits_dtype=logits_dtype,
+            num_samples=num_samples, temperature=temperature, top_p=top_p, seed=seed,
+            eos_check_every=eos_check_every, drop_finished=drop_finished,
+        )  # fmt: skip
+        self.name_or_path = name_or_path
+        self.do_score_references = score_references
+        self.model, self.tokenizer = load_model_and_tokenizer(name_or_path)
+        self.output_dir: Path | None = None  # set by the runner; capture "full" writes logits below it
+
+    def forward(self, batch: SourceBatch) -> list[PredictionRecord]:
+        return self.predict_step(batch, 0)
+
+    @torch.inference_mode()
+    def predict_step(self, batch: SourceBatch, batch_idx: int = 0) -> list[PredictionRecord]:
+        self.model.eval()
+        logits_dir = self.output_dir / "logits" if self.output_dir is not None else None
+        if self.options.capture == "full" and logits_dir is None:
+            raise ValueError("capture='full' needs an output folder for the logits")
+        records = decode_rows(
+            self.model, self.tokenizer, batch.rows, self.options, batch.max_source_length, logits_dir,
+            batch.batch_index,
+        )  # fmt: skip
+        if self.do_score_references and self.options.num_samples == 0:
+            score_references(self.model, self.tokenizer, records, batch.max_source_length)
+        return records
