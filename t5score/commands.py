@@ -56,6 +56,21 @@ def build_cli(module_cls, datamodule_cls, args: list[str], output_dir: str) -> T
     )
 
 
+def config_parser(module_cls, datamodule_cls):
+    """A parser for ``-c`` files with the same keys as the subcommand, without instantiating anything."""
+    from jsonargparse import ActionConfigFile, ArgumentParser
+    from lightning import Trainer
+
+    parser = ArgumentParser(prog="t5score", exit_on_error=False)
+    parser.add_argument("-c", "--config", action=ActionConfigFile)
+    parser.add_class_arguments(module_cls, "model")
+    parser.add_class_arguments(datamodule_cls, "data")
+    parser.add_class_arguments(Trainer, "trainer")
+    parser.add_argument("--seed_everything", type=bool | int, default=True)
+    T5ScoreCLI.add_arguments_to_parser(T5ScoreCLI.__new__(T5ScoreCLI), parser)
+    return parser
+
+
 def run_config(cli) -> dict[str, Any]:
     """The parts of the resolved config that must not change between a run and its resume."""
     cfg = cli.config.as_dict()

@@ -1,0 +1,39 @@
+"""Every shipped config parses against the options of its subcommand (no model is loaded)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from t5score.commands import config_parser
+from t5score.data import TextDataModule
+from t5score.module import Seq2SeqPredictor
+
+CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
+PARSERS = {"predict": (Seq2SeqPredictor, TextDataModule)}
+
+
+def _kind(path: Path) -> str:
+    return next((k for k in PARSERS if path.stem.startswith(k)), "predict")
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
+def test_config_parses(path):
+    parser = config_parser(*PARSERS[_kind(path)])
+    cfg = parser.parse_args(["-c", str(path)])
+    assert cfg.model.name_or_path
+
+
+def test_every_key_is_commented():
+    for path in CONFIGS:
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            if line.strip() and not line.lstrip().startswith("#") and not line.rstrip().endswith(":"):
+                assert "#" in line, f"{path.name}:{number}: uncommented key: {line.strip()}"
+
+
+def test_unknown_key_is_refused(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model:\n  max_new_tokns: 5\n")
+    with pytest.raises(Exception, match="max_new_tokns"):
+        config_parser(Seq2SeqPredictor, TextDataModule).parse_args(["-c", str(bad)])
