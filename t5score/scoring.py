@@ -1,0 +1,298 @@
+"""Teacher-forced scoring of (source, target) pairs under any ``AutoModelForSeq2SeqLM``; pure torch.
+
+The target is tokenized as labels (``tokenizer(text_target=...)``); the decoder input is the labels
+shifted right behind the model's own ``decoder_start_token_id`` (read with
+:func:`t5score.modeling.special_tokens`, so T5 with start=pad=0 and BART with start=eos=2 both work).
+Per-token statistics come from :func:`t5score.stats.token_stats`, i.e. the same numbers decoding reports.
+
+Which tokens are scored:
+
+* **EOS** -- the target always ends with the model's EOS (the tokenizer appends it for T5 and BART; it is
+  appended when a tokenizer does not). ``include_eos=True`` (default) scores it, as the model's own loss does;
+  ``include_eos=False`` drops exactly that term from every statistic and from ``num_tokens``.
+* **BOS** -- BART-style tokenizers prepend ``<s>`` to the labels. The decoder input keeps it whatever the
+  options (that is the format the model was trained on); ``include_bos=True`` (default) also scores the
+  ``<s>`` term, as the model's loss and BARTScore do, ``include_bos=False`` leaves that near-certain term
+  out of the score. Tokenizers without a BOS (T5) are unaffected.
+
+Speed: each distinct source is encoded once; its ``encoder_outputs.last_hidden_state`` and attention mask
+are index-expanded to all of its targets. Pairs are sorted by source and target length and packed into
+batches of at most ``max_tokens_per_batch`` padded tokens, counted as ``pairs * (source_len + target_len)``;
+the logits of one batch take ``pairs * target_len * vocab`` floats. A source whose targets fill several
+batches is still encoded once (its states are carried to the next batch). ``reuse_encoder=False`` instead
+re-encodes the source for every pair, as per-pair scorers (BARTScore) do; both give the same numbers.
+Identical (source, target) pairs are scored once.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import torch
+from transformers.modeling_outputs import BaseModelOutput
+
+from t5score.modeling import special_tokens
+from t5score.stats import token_stats
+
+SCORE_FIELDS = ("sum_logprob", "mean_logprob", "penalised_logprob")
+_STATS_CHUNK = 4096  # decoder positions per token_stats call: bounds the float32 log_softmax copy
+
+
+@dataclass
+class PairScore:
+    """Teacher-forced scores of one target given one source. Lists hold the scored positions only."""
+
+    pair_index: int
+    source_index: int
+    token_ids: list[int] = field(default_factory=list)
+    token_logprobs: list[float] = field(default_factory=list)  # natural log
+    token_entropies: list[float] = field(default_factory=list)  # nats
+    top1_probs: list[float] = field(default_factory=list)
+    topk_ids: list[list[int]] = field(default_factory=list)  # empty unless top_k > 0
+    topk_logprobs: list[list[float]] = field(default_factory=list)
+    num_tokens: int = 0
+    sum_logprob: float = 0.0
+    mean_logprob: float | None = None  # sum / num_tokens; None when nothing is scored
+    penalised_logprob: float | None = None  # sum / num_tokens ** alpha
+    nonfinite: bool = False  # some scored position had NaN/inf logits
+    source_truncated: bool = False
+    target_truncated: bool = False
+
+    def score(self, name: str) -> float | None:
+        """One of :data:`SCORE_FIELDS` by name."""
+        if name not in SCORE_FIELDS:
+            raise ValueError(f"score must be one of {SCORE_FIELDS}, got {name!r}")
+        return getattr(self, name)
+
+
+def _tokenize(tokenizer, texts: list[str], *, target: bool, max_length: int | None, eos: int):
+    """Token ids per text, ending with EOS for targets; truncated to ``max_length`` keeping a final EOS."""
+    if not texts:
+        return [], []
+    enc = tokenizer(text_target=texts) if target else tokenizer(texts)
+    ids_out, truncated = [], []
+    for ids in enc["input_ids"]:
+        ids = list(ids)
+        if target and (not ids or ids[-1] != eos):
+            ids.append(eos)
+        cut = max_length is not None and len(ids) > max_length
+        if cut:
+            ids = ids[: max_length - 1] + [eos] if ids[-1] == eos else ids[:max_length]
+        ids_out.append(ids)
+        truncated.append(cut)
+    return ids_out, truncated
+
+
+def _prepended_bos(tokenizer) -> int | None:
+    """The BOS id when the tokenizer puts it in front of every target (BART's ``<s>``), else None."""
+    bos = getattr(tokenizer, "bos_token_id", None)
+    probe = tokenizer(text_target=[""])["input_ids"][0]
+    return bos if bos is not None and list(probe[:1]) == [bos] else None
+
+
+def _check_texts(texts: list[str], what: str) -> None:
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise ValueError(f"{what}[{i}] is {type(text).__name__}, expected a string")
+
+
+def _plan_batches(
+    src_lens: list[int], item_src: list[int], tgt_lens: list[int], budget: int
+) -> list[list[int]]:
+    """Order work items by (source length desc, source, target length desc); pack by padded token budget."""
+    order = sorted(range(len(item_src)), key=lambda w: (-src_lens[item_src[w]], item_src[w], -tgt_lens[w], w))
+    batches, cur, max_s, max_t = [], [], 0, 0
+    for w in order:
+        s, t = max(max_s, src_lens[item_src[w]]), max(max_t, tgt_lens[w])
+        if cur and (len(cur) + 1) * (s + t) > budget:
+            batches.append(cur)
+            cur, s, t = [], src_lens[item_src[w]], tgt_lens[w]
+        cur.append(w)
+        max_s, max_t = s, t
+    if cur:
+        batches.append(cur)
+    return batches
+
+
+def _pad(rows: list[list[int]], pad: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+        mask[i, : len(r)] = 1
+    return ids.to(device), mask.to(device)
+
+
+@contextmanager
+def _eval_mode(model: torch.nn.Module):
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+@torch.inference_mode()
+def score_pairs(
+    model: torch.nn.Module,
+    tokenizer,
+    sources: list[str],
+    targets: list[str],
+    *,
+    pair_source_index: list[int] | None = None,
+    include_eos: bool = True,
+    include_bos: bool = True,
+    alpha: float = 1.0,
+    max_source_length: int | None = None,
+    max_target_length: int | None = None,
+    max_tokens_per_batch: int = 8192,
+    reuse_encoder: bool = True,
+    top_k: int = 0,
+) -> list[PairScore]:
+    """Score ``targets[i]`` given its source under ``model``; one :class:`PairScore` per target, in order.
+
+    ``pair_source_index[i]`` names the source of target ``i`` (many targets may share one source, which
+    is then encoded once); ``None`` pairs ``sources[i]`` with ``targets[i]``. Sequence scores: the sum of
+    the scored log-probabilities, their mean, and ``sum / num_tokens ** alpha``. ``top_k > 0`` also
+    keeps the top-k ids and log-probabilities at each position. See the module docstring for EOS/BOS.
+    """
+    sources, targets = list(sources), list(targets)
+    _check_texts(sources, "sources")
+    _check_texts(targets, "targets")
+    if pair_source_index is None:
+        if len(sources) != len(targets):
+            raise ValueError(f"{len(sources)} sources but {len(targets)} targets; give pair_source_index")
+        pair_source_index = list(range(len(targets)))
+    if len(pair_source_index) != len(targets):
+        raise ValueError(f"pair_source_index has {len(pair_source_index)} entries for {len(targets)} targets")
+    for i, s in enumerate(pair_source_index):
+        if not 0 <= int(s) < len(sources):
+            raise ValueError(f"pair_source_index[{i}] = {s} is out of range for {len(sources)} sources")
+    if max_tokens_per_batch < 1 or top_k < 0:
+        raise ValueError("max_tokens_per_batch must be >= 1 and top_k >= 0")
+    for name, value in (("max_source_length", max_source_length), ("max_target_length", max_target_length)):
+        if value is not None and value < 1:
+            raise ValueError(f"{name} must be >= 1 or None, got {value}")
+    if not targets:
+        return []
+
+    ids = special_tokens(model)
+    bos = None if include_bos else _prepended_bos(tokenizer)
+    device = next(model.parameters()).device
+
+    # distinct sources (by text) and distinct (source, target) work items
+    uniq_src: dict[str, int] = {}
+    pair_src = [uniq_src.setdefault(sources[int(s)], len(uniq_src)) for s in pair_source_index]
+    src_texts = list(uniq_src)
+    uniq_item: dict[tuple[int, str], int] = {}
+    pair_item = [uniq_item.setdefault((s, t), len(uniq_item)) for s, t in zip(pair_src, targets, strict=True)]
+    item_src = [s for s, _ in uniq_item]  # source of each work item
+    src_ids, src_cut = _tokenize(
+        tokenizer, src_texts, target=False, max_length=max_source_length, eos=ids.eos_token_id
+    )
+    tgt_ids, tgt_cut = _tokenize(
+        tokenizer, [t for _, t in uniq_item], target=True, max_length=max_target_length, eos=ids.eos_token_id
+    )
+
+    results: list[PairScore | None] = [None] * len(item_src)
+    carried: dict[
+        int, torch.Tensor
+    ] = {}  # source -> encoder states [len, d] of the previous batch's last source
+    batches = _plan_batches(
+        [len(x) for x in src_ids], item_src, [len(x) for x in tgt_ids], max_tokens_per_batch
+    )
+    with _eval_mode(model):
+        for batch in batches:
+            batch_src = list(dict.fromkeys(item_src[w] for w in batch))
+            labels, label_mask = _pad([tgt_ids[w] for w in batch], ids.pad_token_id, device)
+            decoder_input_ids = torch.cat(
+                [torch.full_like(labels[:, :1], ids.decoder_start_token_id), labels[:, :-1]], dim=1
+            )
+            if reuse_encoder:
+                new = [s for s in batch_src if s not in carried]
+                states = dict(carried)
+                if new:
+                    enc_ids, enc_mask = _pad([src_ids[s] for s in new], ids.pad_token_id, device)
+                    hidden = model.get_encoder()(input_ids=enc_ids, attention_mask=enc_mask).last_hidden_state
+                    states.update({s: hidden[i, : len(src_ids[s])] for i, s in enumerate(new)})
+                width = max(len(src_ids[s]) for s in batch_src)
+                stacked = torch.stack(
+                    [
+                        torch.nn.functional.pad(states[s], (0, 0, 0, width - states[s].shape[0]))
+                        for s in batch_src
+                    ]
+                )
+                _, src_mask = _pad([src_ids[s] for s in batch_src], ids.pad_token_id, device)
+                local = {s: i for i, s in enumerate(batch_src)}
+                index = torch.tensor([local[item_src[w]] for w in batch], device=device)
+                out = model(
+                    encoder_outputs=BaseModelOutput(last_hidden_state=stacked.index_select(0, index)),
+                    attention_mask=src_mask.index_select(0, index),
+                    decoder_input_ids=decoder_input_ids,
+                    use_cache=False,
+                )
+                carried = {batch_src[-1]: states[batch_src[-1]]}
+            else:
+                enc_ids, enc_mask = _pad([src_ids[item_src[w]] for w in batch], ids.pad_token_id, device)
+                out = model(
+                    input_ids=enc_ids,
+                    attention_mask=enc_mask,
+                    decoder_input_ids=decoder_input_ids,
+                    use_cache=False,
+                )
+            _collect(out.logits, labels, label_mask, batch, results, top_k)
+
+    scores = []
+    for p, w in enumerate(pair_item):
+        s = item_src[w]
+        lo = 1 if bos is not None and tgt_ids[w][0] == bos else 0
+        hi = len(tgt_ids[w]) - (0 if include_eos else 1)
+        scores.append(
+            _finish(results[w], p, int(pair_source_index[p]), lo, hi, alpha, src_cut[s], tgt_cut[w])
+        )
+    return scores
+
+
+def _collect(logits, labels, label_mask, batch, results, top_k) -> None:
+    """Per-position statistics of one batch's logits, chunked over rows; stored per work item (CPU lists)."""
+    rows_per_chunk = max(1, _STATS_CHUNK // logits.shape[1])
+    for a in range(0, logits.shape[0], rows_per_chunk):
+        st = token_stats(logits[a : a + rows_per_chunk], tokens=labels[a : a + rows_per_chunk], top_k=top_k)
+        lens = label_mask[a : a + rows_per_chunk].sum(1).tolist()
+        cols = [
+            labels[a : a + rows_per_chunk].tolist(),
+            st.token_logprobs.tolist(),
+            st.entropies.tolist(),
+            st.top1_probs.tolist(),
+            st.topk_ids.tolist(),
+            st.topk_logprobs.tolist(),
+            st.nonfinite.tolist(),
+        ]
+        for r, n in enumerate(lens):
+            results[batch[a + r]] = [col[r][:n] for col in cols]  # type: ignore[assignment]
+
+
+def _finish(raw, pair_index, source_index, lo, hi, alpha, src_cut, tgt_cut) -> PairScore:
+    token_ids, logps, ents, top1, topk_ids, topk_lp, nonfinite = (col[lo:hi] for col in raw)
+    n = len(logps)
+    total = float(torch.tensor(logps, dtype=torch.float64).sum()) if n else 0.0
+    return PairScore(
+        pair_index=pair_index,
+        source_index=source_index,
+        token_ids=token_ids,
+        token_logprobs=logps,
+        token_entropies=ents,
+        top1_probs=top1,
+        topk_ids=topk_ids,
+        topk_logprobs=topk_lp,
+        num_tokens=n,
+        sum_logprob=total,
+        mean_logprob=total / n if n else None,
+        penalised_logprob=total / n**alpha if n else None,
+        nonfinite=any(nonfinite),
+        source_truncated=src_cut,
+        target_truncated=tgt_cut,
+    )
