@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import math
 
 import pytest
@@ -116,21 +117,20 @@ def test_independent_of_batching_and_encoder_reuse(setup64):
     base = score_pairs(
         model, tok, SOURCES, TARGETS, pair_source_index=INDEX, max_tokens_per_batch=1, reuse_encoder=False
     )
-    for budget in (1, 40, 8192):
-        for reuse in (True, False):
-            got = score_pairs(
-                model,
-                tok,
-                SOURCES,
-                TARGETS,
-                pair_source_index=INDEX,
-                max_tokens_per_batch=budget,
-                reuse_encoder=reuse,
-            )
-            for a, b in zip(base, got, strict=True):
-                assert a.token_ids == b.token_ids, (budget, reuse)
-                assert max(abs(u - v) for u, v in zip(a.token_logprobs, b.token_logprobs, strict=True)) < 1e-5
-                assert abs(a.sum_logprob - b.sum_logprob) < 1e-5, (budget, reuse)
+    for budget, reuse in ((1, True), (40, True), (40, False), (8192, True)):
+        got = score_pairs(
+            model,
+            tok,
+            SOURCES,
+            TARGETS,
+            pair_source_index=INDEX,
+            max_tokens_per_batch=budget,
+            reuse_encoder=reuse,
+        )
+        for x, y in zip(base, got, strict=True):
+            assert x.token_ids == y.token_ids, (budget, reuse)
+            assert max(abs(u - v) for u, v in zip(x.token_logprobs, y.token_logprobs, strict=True)) < 1e-5
+            assert abs(x.sum_logprob - y.sum_logprob) < 1e-5, (budget, reuse)
 
 
 def _count_encoder_rows(model):
@@ -296,6 +296,7 @@ def test_directions_against_forward_passes(setup):
     srcs = ["read the file and return the value", "count items", "open a file and close it"]
     refs = [["return a value", "read the value of the file"], "count items", None]
 
+    @functools.cache
     def mean_lp(src: str, tgt: str) -> float:
         ref = hf_row(model, tok, src, tgt)
         return ref["sum"] / len(ref["labels"])

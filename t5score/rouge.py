@@ -1,0 +1,66 @@
+"""ROUGE-1/2/L F1 through Google's ``rouge_score`` package (offline; Porter stemming on).
+
+``rouge_score``'s default tokenizer lowercases and keeps only ``[a-z0-9]`` runs, so text in other scripts
+scores 0 against anything; numbers are F1 in [0, 1], not percentages. ``rougeL`` is sentence-level LCS
+(not ``rougeLsum``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+
+ROUGE_KEYS = ("rouge1", "rouge2", "rougeL")
+
+
+@lru_cache(maxsize=4)
+def _scorer(keys: tuple[str, ...], use_stemmer: bool):
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(list(keys), use_stemmer=use_stemmer)
+
+
+def rouge_scores(
+    predictions: Sequence[str | None],
+    references: Sequence[str | None],
+    *,
+    keys: Sequence[str] = ROUGE_KEYS,
+    use_stemmer: bool = True,
+) -> list[dict[str, float | None]]:
+    """F1 of each prediction against its reference, one dict per pair keyed by ``keys``.
+
+    A pair where either side is missing (``None``, NaN or ``pd.NA``, as pandas gives for an empty cell) gets ``None`` for
+    every key; an empty string is a valid text and scores 0.
+
+    >>> [round(v, 3) for v in rouge_scores(["the cats ran"], ["the cat runs"])[0].values()]
+    [0.667, 0.5, 0.667]
+    >>> rouge_scores([None], ["x"])
+    [{'rouge1': None, 'rouge2': None, 'rougeL': None}]
+    """
+    if len(predictions) != len(references):
+        raise ValueError(f"{len(predictions)} predictions but {len(references)} references")
+    unknown = [k for k in keys if k not in ("rouge1", "rouge2", "rougeL", "rougeLsum")]
+    if unknown:
+        raise ValueError(f"unknown ROUGE keys {unknown}; use rouge1, rouge2, rougeL or rougeLsum")
+    scorer = _scorer(tuple(keys), use_stemmer)
+    out: list[dict[str, float | None]] = []
+    for i, (pred, ref) in enumerate(zip(predictions, references, strict=True)):
+        if _missing(pred) or _missing(ref):
+            out.append(dict.fromkeys(keys))
+            continue
+        if not isinstance(pred, str) or not isinstance(ref, str):
+            raise ValueError(
+                f"pair {i}: prediction and reference must be strings, got {type(pred).__name__}, {type(ref).__name__}"
+            )
+        scores = scorer.score(ref, pred)  # rouge_score's order is (target, prediction)
+        out.append({k: float(scores[k].fmeasure) for k in keys})
+    return out
+
+
+def _missing(value: object) -> bool:
+    """None, NaN or pandas' NA."""
+    if value is None or isinstance(value, str):
+        return value is None
+    import pandas as pd
+
+    return bool(pd.isna(value)) if pd.api.types.is_scalar(value) else False
