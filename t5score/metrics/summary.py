@@ -23,7 +23,8 @@ CHUNK_ROWS = 2048  # rows per padded [B, T] update
 def _row_label(df: pd.DataFrame, i: int) -> str:
     for key in ("id", "position"):
         if key in df.columns:
-            return f"row {i} ({key}={df[key].iloc[i]!r})"
+            value = df[key].iloc[i]
+            return f"row {i} ({key}={value.item() if isinstance(value, np.generic) else value!r})"
     return f"row {i}"
 
 
@@ -49,7 +50,7 @@ def _check_values(df: pd.DataFrame, column: str, rows: list[np.ndarray], ok: Any
         bad = ~ok(values)
         if bad.any():
             raise ValueError(
-                f"{_row_label(df, i)}: field {column!r} holds {values[bad][0]!r}, expected {expected}"
+                f"{_row_label(df, i)}: field {column!r} holds {float(values[bad][0])!r}, expected {expected}"
             )
 
 

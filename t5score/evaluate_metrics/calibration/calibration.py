@@ -25,8 +25,9 @@ Returns:
     ece, rmsce, mce, brier: floats; num_tokens: int.
 Examples:
     >>> metric = evaluate.load(t5score.metrics.evaluate_metric_path("calibration"))
-    >>> metric.compute(predictions=[0.9, 0.8, 0.6, 0.3], references=[1, 1, 0, 0], n_bins=2)["ece"]
-    0.15
+    >>> out = metric.compute(predictions=[0.9, 0.8, 0.6, 0.3], references=[1, 1, 0, 0], n_bins=2)
+    >>> round(out["ece"], 6), out["brier"]
+    (0.15, 0.125)
 """
 
 _CITATION = """
