@@ -140,3 +140,21 @@ def test_bad_rows_are_named(column, value, match):
 def test_missing_column_is_named():
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['top1_probs'\]"):
         summarize_records(pd.DataFrame({"token_logprobs": [[-1.0]], "token_entropies": [[0.0]]}))
+
+
+def test_nullable_dtypes_from_pandas():
+    """Nullable pandas columns (Int64, Float64, boolean with NA) are read; an NA label is named."""
+    df = _table(4, rows=4)
+    expected = summarize_records(df, n_bins=10)
+    df["ref_num_tokens"] = df["ref_num_tokens"].astype("Int64")
+    df["ref_logprob"] = df["ref_logprob"].astype("Float64")
+    df["correct"] = df["correct"].astype("boolean")
+    assert summarize_records(df, n_bins=10) == expected
+    df.loc[0, "correct"] = pd.NA
+    with pytest.raises(ValueError, match=r"row 0 \(id='r0'\).*'correct' holds <NA>"):
+        summarize_records(df)
+    df.loc[0, "correct"] = True
+    df["correct"] = df["correct"].astype(object)
+    df.at[1, "correct"] = [1, 0] * 4  # rows have at most 6 tokens
+    with pytest.raises(ValueError, match=r"row 1 \(id='r1'\).*'correct' has 8 values for \d+ tokens"):
+        summarize_records(df)

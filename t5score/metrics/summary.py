@@ -30,9 +30,11 @@ def _row_label(df: pd.DataFrame, i: int) -> str:
 
 def _lists(df: pd.DataFrame, column: str) -> list[np.ndarray]:
     """One float64 array per row (empty for a null cell); ValueError naming the row for a non-list cell."""
+    import pandas as pd
+
     out = []
     for i, cell in enumerate(df[column].tolist()):
-        if cell is None or (isinstance(cell, float) and math.isnan(cell)):
+        if np.ndim(cell) == 0 and pd.isna(cell):  # None, NaN or pd.NA: no tokens
             out.append(np.zeros(0))
             continue
         try:
@@ -224,13 +226,16 @@ def _free_running(
     conf, correct = [], []
     for lp, i in zip(logprobs, keep, strict=True):
         cell = df["correct"].iloc[i]
-        labels = np.broadcast_to(np.asarray(cell, dtype=np.float64), lp.shape) if np.ndim(cell) == 0 else None
-        if labels is None:
+        try:
             labels = np.asarray(cell, dtype=np.float64)
-            if labels.shape != lp.shape:
-                raise ValueError(
-                    f"{_row_label(df, i)}: 'correct' has {labels.size} values for {lp.size} tokens"
-                )
+        except (TypeError, ValueError):
+            labels = np.full(lp.shape, np.nan)
+        if labels.ndim == 0:
+            labels = np.full(lp.shape, labels)
+        elif labels.shape != lp.shape:
+            raise ValueError(
+                f"{_row_label(df, i)}: field 'correct' has {labels.size} values for {lp.size} tokens"
+            )
         if not _is_01(labels).all():
             raise ValueError(f"{_row_label(df, i)}: field 'correct' holds {cell!r}, expected 0/1 or bool")
         conf.append(np.minimum(np.exp(lp), 1.0))
