@@ -21,7 +21,7 @@ NORMS = ("l1", "l2", "max")
 
 
 def _state_numel(metric) -> int:
-    return sum(getattr(metric, name).numel() for name in metric._defaults)
+    return sum(state.numel() for state in metric.metric_state.values())
 
 
 @pytest.mark.parametrize("norm", NORMS)
