@@ -50,6 +50,7 @@ def build_cli(module_cls, datamodule_cls, args: list[str], output_dir: str) -> T
         run=False,
         trainer_defaults=TRAINER_DEFAULTS,
         save_config_callback=None,
+        seed_everything_default=False,
         subclass_mode_model=False,
         subclass_mode_data=False,
         parser_kwargs={"prog": "t5score"},

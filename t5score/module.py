@@ -83,14 +83,20 @@ class Seq2SeqPredictor(L.LightningModule):
         )  # fmt: skip
         self.name_or_path = name_or_path
         self.do_score_references = score_references
-        self.model, self.tokenizer = load_model_and_tokenizer(name_or_path)
+        self.model: torch.nn.Module | None = None  # loaded in configure_model, after the data is checked
+        self.tokenizer = None
         self.output_dir: Path | None = None  # set by the runner; capture "full" writes logits below it
+
+    def configure_model(self) -> None:
+        if self.model is None:
+            self.model, self.tokenizer = load_model_and_tokenizer(self.name_or_path)
 
     def forward(self, batch: SourceBatch) -> list[PredictionRecord]:
         return self.predict_step(batch, 0)
 
     @torch.inference_mode()
     def predict_step(self, batch: SourceBatch, batch_idx: int = 0) -> list[PredictionRecord]:
+        self.configure_model()
         self.model.eval()
         logits_dir = self.output_dir / "logits" if self.output_dir is not None else None
         if self.options.capture == "full" and logits_dir is None:

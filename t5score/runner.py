@@ -78,6 +78,13 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+def _leave_process_group() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 @dataclass
 class RunSpec:
     """What differs between predict, score and rerank runs."""
@@ -105,7 +112,9 @@ def run(
     trainer.predict(module, datamodule=datamodule, return_predictions=False)
     wall = time.perf_counter() - start
     trainer.strategy.barrier()
-    if not trainer.is_global_zero:
+    rank_zero = trainer.is_global_zero
+    _leave_process_group()  # rank 0 merges alone: metrics over the merged table need no cross-rank sync
+    if not rank_zero:
         return None
     frame = merge_parts(output_dir, spec.output_name, spec.expected_keys, spec.key, spec.record_type)
     frame, summary = spec.finish(frame)

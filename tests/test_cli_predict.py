@@ -65,7 +65,9 @@ def test_predict_end_to_end_matches_generate(t5_dir, input_file, tmp_path):
         n = row["num_tokens"]
         assert list(row["token_ids"]) == seq[:n]
         scores = model.compute_transition_scores(g.sequences, g.logits, normalize_logits=True)[0, :n]
-        torch.testing.assert_close(torch.tensor(list(row["token_logprobs"])), scores, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(
+            torch.tensor(list(row["token_logprobs"]), dtype=torch.float32), scores, rtol=1e-5, atol=1e-5
+        )
         logits = t5score.load_logits(out, row["id"])
         ref = torch.stack(g.logits, 1)[0, :n]
         assert logits.shape == ref.shape
