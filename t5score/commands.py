@@ -42,6 +42,7 @@ class T5ScoreCLI(LightningCLI):
 
 
 def build_cli(module_cls, datamodule_cls, args: list[str], output_dir: str) -> T5ScoreCLI:
+    command = output_dir.rsplit("/", 1)[-1]
     cli_cls = type("CLI", (T5ScoreCLI,), {"default_output_dir": output_dir})
     return cli_cls(
         module_cls,
@@ -53,7 +54,7 @@ def build_cli(module_cls, datamodule_cls, args: list[str], output_dir: str) -> T
         seed_everything_default=False,
         subclass_mode_model=False,
         subclass_mode_data=False,
-        parser_kwargs={"prog": "t5score"},
+        parser_kwargs={"prog": f"t5score {command}"},
     )
 
 
@@ -95,4 +96,19 @@ def predict(args: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"predict": predict}
+def score(args: list[str]) -> int:
+    from t5score.runner import run
+    from t5score.score_run import ScoreDataModule, Seq2SeqScorer, score_spec
+
+    cli = build_cli(Seq2SeqScorer, ScoreDataModule, args, "reports/score")
+    rows = cli.datamodule.load_rows()
+    spec = score_spec(rows)
+    out = Path(cli.config.output_dir)
+    report = run(cli.trainer, cli.model, cli.datamodule, spec, out, run_config(cli), cli.config.resume,
+                 cli.config.overwrite)  # fmt: skip
+    if report is not None:
+        print(f"t5score: {len(rows)} rows -> {out / spec.output_name}; report: {report}")
+    return 0
+
+
+COMMANDS = {"predict": predict, "score": score}

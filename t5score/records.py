@@ -19,6 +19,7 @@ class SourceRow:
     source: str
     target: str | None = None
     error: str | None = None  # set when the row cannot be decoded (e.g. empty source)
+    references: str | list[str] | None = None  # for scoring directions that need references
 
 
 @dataclass
