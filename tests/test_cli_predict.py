@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -83,6 +84,22 @@ def test_predict_end_to_end_matches_generate(t5_dir, input_file, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["rows"] == len(SOURCES) and summary["rows_with_error"] == 1
     assert summary["ref_ece"] is not None and "rouge" in summary
+    # the summary is reproducible from predictions.parquet alone, through independent numpy arithmetic
+    ok = df[df["error"].isna()]
+    lps = np.concatenate([np.asarray(v) for v in ok["token_logprobs"]])
+    assert summary["num_tokens"] == len(lps)
+    assert summary["mean_token_logprob"] == pytest.approx(lps.mean(), rel=1e-9)
+    ents = np.concatenate([np.asarray(v) for v in ok["token_entropies"]])
+    assert summary["mean_token_entropy"] == pytest.approx(ents.mean(), rel=1e-9)
+    conf = np.concatenate([np.asarray(v) for v in ok["ref_top1_probs"]])
+    hit = np.concatenate([np.asarray(v, dtype=float) for v in ok["ref_top1_correct"]])
+    edges = np.linspace(0, 1, 16)
+    which = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, 14)  # (lo, hi] bins, 1.0 in the last
+    ece = sum(abs(conf[which == b].mean() - hit[which == b].mean()) * (which == b).sum()
+              for b in range(15) if (which == b).any()) / len(conf)  # fmt: skip
+    assert summary["ref_ece"] == pytest.approx(ece, abs=1e-9)
+    assert summary["ref_brier"] == pytest.approx(((conf - hit) ** 2).mean(), abs=1e-12)
+    assert summary["rouge"]["rougeL"] == pytest.approx(ok["rougeL"].astype(float).mean(), rel=1e-9)
     assert (out / "report.md").exists()
 
 
