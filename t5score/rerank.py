@@ -86,6 +86,7 @@ class _RowReader:
     def __init__(self, path, on_error: str, columns: dict[str, str | None], prefix: str) -> None:
         self.path, self.on_error, self.col, self.prefix = path, on_error, columns, prefix
         self.groups: dict[str, dict[str, Any]] = {}  # long layout: group key -> first row's fields
+        self.seen_ids: dict[str, int] = {}  # wide layout: id -> line
 
     def flag(self, line: int, field: str, reason: str) -> str:
         message = f"{self.path}: line {line}: field {field!r} {reason}"
@@ -146,10 +147,23 @@ class _RowReader:
                  "candidate_index": group["count"] - 1, "candidate": cand if isinstance(cand, str) else None,
                  "human_score": human, "error": error or human_error}]  # fmt: skip
 
+    def group_id(self, rec: dict[str, Any], line: int) -> str:
+        """The row's id from ``id_column``; an empty or repeated id is a file-level error (raised)."""
+        raw, column = rec.get(self.col["id"]), self.col["id"]
+        if _missing(raw) or str(raw).strip() == "":
+            raise InputError(f"{self.path}: line {line}: field {column!r} (id) is empty")
+        if str(raw) in self.seen_ids:
+            first = self.seen_ids[str(raw)]
+            raise InputError(
+                f"{self.path}: line {line}: duplicate id {str(raw)!r} in field {column!r} (first at line {first})"
+            )
+        self.seen_ids[str(raw)] = line
+        return str(raw)
+
     def wide_row(self, rec: dict[str, Any], position: int) -> list[dict[str, Any]]:
         base, error = self.common(rec, position)
         line, field = base["line"], self.col["candidates"]
-        gid = str(rec.get(self.col["id"])) if self.col["id"] else str(position)
+        gid = self.group_id(rec, line) if self.col["id"] else str(position)
         row = {**base, "group_id": gid, "group_position": position}
         try:
             cands = _as_list(rec.get(field))

@@ -21,7 +21,8 @@ batches of at most ``max_tokens_per_batch`` padded tokens, counted as ``pairs * 
 the logits of one batch take ``pairs * target_len * vocab`` floats. A source whose targets fill several
 batches is still encoded once (its states are carried to the next batch). ``reuse_encoder=False`` instead
 re-encodes the source for every pair, as per-pair scorers (BARTScore) do; both give the same numbers.
-Identical (source, target) pairs are scored once.
+Identical (source, target) pairs are scored once. BARTScore's directions build on this in
+:mod:`t5score.directions`.
 """
 
 from __future__ import annotations

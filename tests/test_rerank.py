@@ -133,6 +133,12 @@ def test_other_row_problems_are_flagged():
     ]
     with pytest.raises(ValueError, match="no column 'cands'.*columns: candidates, h, source"):
         read_candidates(records, "f.jsonl", candidates_column="cands")
+    with pytest.raises(
+        ValueError, match="f.jsonl: line 2: duplicate id 'x' in field 'id' \\(first at line 1\\)"
+    ):
+        read_candidates([{**r, "id": "x"} for r in records], "f.jsonl", id_column="id")
+    with pytest.raises(ValueError, match="f.jsonl: line 1: field 'id' \\(id\\) is empty"):
+        read_candidates([{**r, "id": None} for r in records], "f.jsonl", id_column="id")
     with pytest.raises(ValueError, match="on_error"):
         read_candidates(records, on_error="skip")
 
