@@ -3,8 +3,11 @@
 The encoder runs once; every decoder step feeds one token per row and reuses the model's key/value
 cache. Each step's raw logits are reduced at once to per-token statistics (``t5score.stats``), so memory
 does not grow with the vocabulary times the generation length; ``logits_sink`` receives the raw logits
-of each step when they must be kept (capture ``full``). Rows stop at their own EOS; finished rows are
-dropped from the batch (the cache is compacted) and padded in the output.
+of each step when they must be kept (capture ``full``). Rows stop at their own EOS and are padded in
+the output; with ``drop_finished`` they also leave the batch (the cache is compacted).
+
+T5-family models run through a fast decoder step (:mod:`t5score.fast_t5`: preallocated cache, fused and
+prepacked weights); other models through their own forward with Hugging Face's dynamic cache.
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ from dataclasses import dataclass
 import torch
 from transformers import DynamicCache, EncoderDecoderCache
 
+from t5score import fast_t5
 from t5score.modeling import special_tokens
 from t5score.stats import token_stats
 
 # sink(step, row_index [A], logits [A, V]): raw logits of the rows still decoding at this step
 LogitsSink = Callable[[int, torch.Tensor, torch.Tensor], None]
+ENGINES = ("auto", "hf", "t5")
 
 
 @dataclass
@@ -69,6 +74,39 @@ def _choose(logits: torch.Tensor, greedy_ids: torch.Tensor, sampling: Sampling |
     return torch.multinomial(probs.cpu(), 1, generator=gen).squeeze(-1).to(logits.device)
 
 
+class HFStepper:
+    """Generic decoder steps through the model's own forward and its dynamic key/value cache (any seq2seq)."""
+
+    def __init__(self, model: torch.nn.Module, encoder_outputs, attention_mask: torch.Tensor):
+        self.model, self.encoder_outputs, self.mask = model, encoder_outputs, attention_mask
+        self.cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
+
+    def step(self, ids: torch.Tensor) -> torch.Tensor:
+        out = self.model(encoder_outputs=self.encoder_outputs, attention_mask=self.mask,
+                         decoder_input_ids=ids[:, None], cache=self.cache, use_cache=True)  # fmt: skip
+        self.cache = out.cache
+        return out.logits[:, -1, :]
+
+    def select(self, keep: torch.Tensor) -> None:
+        self.cache.batch_select_indices(keep)
+        self.encoder_outputs.last_hidden_state = self.encoder_outputs.last_hidden_state.index_select(0, keep)
+        self.mask = self.mask.index_select(0, keep)
+
+
+def _stepper(model, encoder_outputs, attention_mask, max_new_tokens: int, engine: str, compile: bool):
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    fast = engine == "t5" or (engine == "auto" and fast_t5.supports(model))
+    if engine == "t5" and not fast_t5.supports(model):
+        raise ValueError(f"engine='t5' needs a T5/mT5 model in float32/bfloat16, got {type(model).__name__}")
+    if compile and not fast:
+        raise ValueError("compile=True needs the fast T5 engine (engine='auto' or 't5' on a T5-family model)")
+    if fast:
+        hidden = encoder_outputs.last_hidden_state
+        return fast_t5.T5Stepper(model, hidden, attention_mask, max_new_tokens, compile)
+    return HFStepper(model, encoder_outputs, attention_mask)
+
+
 @torch.inference_mode()
 def greedy_decode(
     model: torch.nn.Module,
@@ -81,90 +119,91 @@ def greedy_decode(
     eos_check_every: int = 1,
     drop_finished: bool = False,
     sampling: Sampling | None = None,
+    engine: str = "auto",
+    compile: bool = False,
 ) -> DecodeOutput:
     """Decode ``input_ids`` (``[B, S]``) greedily, capturing per-token statistics of the raw logits.
 
     The result matches ``model.generate(do_sample=False, num_beams=1)`` token for token when the model's
     generation config adds no logits processors; ``sampling`` switches to seeded ancestral sampling.
-    ``eos_check_every`` trades a host sync per step for a few wasted steps at the end.
+    ``eos_check_every`` trades a host sync per step for a few wasted steps at the end; ``drop_finished``
+    removes rows that emitted EOS from the batch (later steps then run on fewer rows, so float rounding can
+    differ slightly from ``generate``). ``engine``: ``"auto"`` uses the fast T5 decoder step
+    (:mod:`t5score.fast_t5`) for T5-family models and the model's own forward otherwise; ``"hf"`` always
+    the model's forward; ``"t5"`` requires the fast step. ``compile=True`` (opt-in) runs the fast step
+    through ``torch.compile``: it pays a compilation (tens of seconds on CPU) per new batch shape.
     """
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    if eos_check_every < 1:
+        raise ValueError(f"eos_check_every must be >= 1, got {eos_check_every}")
     ids = special_tokens(model)
     device = input_ids.device
     batch = input_ids.shape[0]
     k = top_k
     gen = torch.Generator().manual_seed(sampling.seed) if sampling is not None else None
 
-    # Outputs, preallocated for the whole batch; rows are written through row_index.
+    # Outputs for the whole batch, one column per step; columns after a row's EOS are cleared at the end.
     token_ids = torch.full((batch, max_new_tokens), ids.pad_token_id, dtype=torch.long, device=device)
     logprobs = torch.zeros(batch, max_new_tokens, device=device)
     entropies = torch.zeros(batch, max_new_tokens, device=device)
     top1 = torch.zeros(batch, max_new_tokens, device=device)
     topk_ids = torch.zeros(batch, max_new_tokens, k, dtype=torch.long, device=device)
     topk_lp = torch.zeros(batch, max_new_tokens, k, device=device)
-    num_tokens = torch.zeros(batch, dtype=torch.long, device=device)
-    finished = torch.zeros(batch, dtype=torch.bool, device=device)
-    nonfinite = torch.zeros(batch, dtype=torch.bool, device=device)
+    bad = torch.zeros(batch, max_new_tokens, dtype=torch.bool, device=device)
 
     encoder_outputs = model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask)
-    cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
+    stepper = _stepper(model, encoder_outputs, attention_mask, max_new_tokens, engine, compile)
     row_index = torch.arange(batch, device=device)  # [A] original row of each active row
+    dense = True  # row_index is still arange(batch): write columns without indexing
     active_done = torch.zeros(batch, dtype=torch.bool, device=device)  # [A] EOS seen among active rows
-    next_ids = torch.full((batch, 1), ids.decoder_start_token_id, dtype=torch.long, device=device)  # [A, 1]
-    mask = attention_mask
+    next_ids = torch.full((batch,), ids.decoder_start_token_id, dtype=torch.long, device=device)  # [A]
+    steps = 0
 
     for step in range(max_new_tokens):
-        out = model(
-            encoder_outputs=encoder_outputs,
-            attention_mask=mask,
-            decoder_input_ids=next_ids,
-            cache=cache,
-            use_cache=True,
-        )
-        cache = out.cache
-        logits = out.logits[:, -1, :]  # [A, V]
+        logits = stepper.step(next_ids)  # [A, V]
         stats = token_stats(logits, top_k=k)
         token = _choose(logits, stats.top1_ids, sampling, gen)  # [A]
         if sampling is not None:
             stats.token_logprobs = torch.log_softmax(logits.float(), -1).gather(-1, token[:, None])[:, 0]
-        live = ~active_done  # [A] rows that emit a token at this step
-        rows = row_index[live]
         if logits_sink is not None:
-            logits_sink(step, rows, logits[live])
-        token_ids[rows, step] = token[live]
-        logprobs[rows, step] = stats.token_logprobs[live]
-        entropies[rows, step] = stats.entropies[live]
-        top1[rows, step] = stats.top1_probs[live]
-        topk_ids[rows, step] = stats.topk_ids[live]
-        topk_lp[rows, step] = stats.topk_logprobs[live]
-        num_tokens[rows] += 1
-        nonfinite[rows] |= stats.nonfinite[live]
+            live = ~active_done  # rows that emit a token at this step
+            logits_sink(step, row_index[live], logits[live])
+        at = (slice(None), step) if dense else (row_index, step)
+        token_ids[at] = token
+        logprobs[at] = stats.token_logprobs
+        entropies[at] = stats.entropies
+        top1[at] = stats.top1_probs
+        topk_ids[at] = stats.topk_ids
+        topk_lp[at] = stats.topk_logprobs
+        bad[at] = stats.nonfinite
+        steps = step + 1
         active_done = active_done | (token == ids.eos_token_id)
-        next_ids = token.masked_fill(active_done, ids.pad_token_id)[:, None]
+        next_ids = token.masked_fill(active_done, ids.pad_token_id)
 
-        if (step + 1) % eos_check_every == 0 or step == max_new_tokens - 1:
+        if steps % eos_check_every == 0 and steps < max_new_tokens:
             if bool(active_done.all()):
                 break
             if drop_finished and bool(active_done.any()):
                 keep = (~active_done).nonzero().squeeze(-1)  # [A']
-                cache.batch_select_indices(keep)
-                encoder_outputs.last_hidden_state = encoder_outputs.last_hidden_state[keep]
-                mask = mask[keep]
-                finished[row_index[active_done]] = True
-                row_index, next_ids = row_index[keep], next_ids[keep]
-                active_done = active_done[keep]
-    finished[row_index[active_done]] = True
+                stepper.select(keep)
+                row_index, next_ids, active_done = row_index[keep], next_ids[keep], active_done[keep]
+                dense = False
 
+    # A row's tokens run up to and including its first EOS; later columns are padding.
+    is_eos = token_ids[:, :steps] == ids.eos_token_id
+    finished = is_eos.any(dim=1)
+    num_tokens = torch.where(finished, is_eos.int().argmax(dim=1) + 1, steps)
     longest = int(num_tokens.max()) if batch else 0
+    valid = torch.arange(longest, device=device)[None, :] < num_tokens[:, None]  # [B, T]
     return DecodeOutput(
-        token_ids=token_ids[:, :longest],
-        token_logprobs=logprobs[:, :longest],
-        entropies=entropies[:, :longest],
-        top1_probs=top1[:, :longest],
-        topk_ids=topk_ids[:, :longest],
-        topk_logprobs=topk_lp[:, :longest],
+        token_ids=token_ids[:, :longest].masked_fill(~valid, ids.pad_token_id),
+        token_logprobs=logprobs[:, :longest].masked_fill(~valid, 0.0),
+        entropies=entropies[:, :longest].masked_fill(~valid, 0.0),
+        top1_probs=top1[:, :longest].masked_fill(~valid, 0.0),
+        topk_ids=topk_ids[:, :longest].masked_fill(~valid[..., None], 0),
+        topk_logprobs=topk_lp[:, :longest].masked_fill(~valid[..., None], 0.0),
         num_tokens=num_tokens,
         finished=finished,
-        nonfinite=nonfinite,
+        nonfinite=(bad[:, :longest] & valid).any(dim=1),
     )

@@ -1,0 +1,241 @@
+"""A fast decoder step for T5-family models (T5, T5 v1.1 / Flan-T5, mT5), used by the decoding engine.
+
+It computes what ``T5ForConditionalGeneration`` computes for one new decoder token, from the model's own
+weights, with less work per step than the generic Hugging Face forward:
+
+* a preallocated key/value cache (no ``torch.cat`` growth per step) and the cross-attention keys and
+  values of all layers projected once, in one matrix product, when the batch starts;
+* the self-attention position bias of every step computed once, instead of per step;
+* fused query/key/value (and gated feed-forward) weights: fewer, larger matrix products;
+* on CPU in float32, weights prepacked once for oneDNN (``torch.ops.mkldnn``) and kept beside the model
+  (re-packed when a weight changes): small-batch products then run near memory bandwidth, where the
+  default ``addmm`` re-packs the weight at every call (the 32k-row output layer most of all).
+
+Numbers agree with the Hugging Face forward to float32 rounding (other summation orders); the parity
+tests in ``tests/test_decoding.py`` compare tokens and logits with ``model.generate``.
+Models of other architectures (BART, ...) use the generic forward (``t5score.decoding``).
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import torch
+import torch.nn.functional as F
+
+_PACKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> (weights key, prepared weights)
+
+
+def supports(model: torch.nn.Module) -> bool:
+    """True for T5/mT5 encoder-decoders whose decoder this module reproduces (float32 or bfloat16)."""
+    cfg = getattr(model, "config", None)
+    if getattr(cfg, "model_type", None) not in ("t5", "mt5"):
+        return False
+    if not all(hasattr(model, name) for name in ("decoder", "lm_head", "encoder")):
+        return False
+    if getattr(cfg, "_attn_implementation", None) not in ("sdpa", "eager"):
+        return False
+    lm_head = getattr(model, "lm_head", None)
+    return isinstance(lm_head, torch.nn.Linear) and lm_head.weight.dtype in (torch.float32, torch.bfloat16)
+
+
+def _can_pack(weight: torch.Tensor) -> bool:
+    return (
+        weight.device.type == "cpu"
+        and weight.dtype == torch.float32
+        and torch.backends.mkldnn.is_available()
+        and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")
+    )
+
+
+class Linear:
+    """``x @ weight.T`` for small batches; on CPU float32 through a oneDNN-prepacked copy of ``weight``."""
+
+    def __init__(self, weight: torch.Tensor, pack: bool = True):
+        self.weight = weight.detach()
+        self.out_features = weight.shape[0]
+        self.packed = None
+        if pack and _can_pack(self.weight):
+            try:
+                self.packed = torch.ops.mkldnn._reorder_linear_weight(self.weight, 16)
+                torch.ops.mkldnn._linear_pointwise(self.weight.new_zeros(1, self.weight.shape[1]),
+                                                   self.packed, None, "none", [], "")  # fmt: skip
+            except (RuntimeError, AttributeError):  # oneDNN unusable on this build/CPU: plain matmul
+                self.packed = None
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.packed is None:
+            return F.linear(x, self.weight)
+        lead = x.shape[:-1]
+        y = torch.ops.mkldnn._linear_pointwise(x.reshape(-1, x.shape[-1]), self.packed, None, "none", [], "")
+        return y.view(*lead, self.out_features)
+
+
+def _norm(hidden: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    """T5LayerNorm: RMS norm with float32 variance, no mean, no bias."""
+    variance = hidden.to(torch.float32).pow(2).mean(-1, keepdim=True)
+    hidden = hidden * torch.rsqrt(variance + eps)
+    if weight.dtype in (torch.float16, torch.bfloat16):
+        hidden = hidden.to(weight.dtype)
+    return weight * hidden
+
+
+def _prepare(model: torch.nn.Module, pack: bool = True) -> dict:
+    """Fused (and on CPU float32, prepacked) decoder weights of ``model``, cached while they are unchanged."""
+    params = list(model.decoder.parameters()) + [model.lm_head.weight]
+    key = (pack, *((p.data_ptr(), p._version, p.device, p.dtype) for p in params))
+    cached = _PACKED.get(model)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    layers = []
+    with torch.no_grad():
+        for block in model.decoder.block:
+            sa, ca, ff = block.layer[0], block.layer[1], block.layer[2]
+            att, cross, dense = sa.SelfAttention, ca.EncDecAttention, ff.DenseReluDense
+            gated = hasattr(dense, "wi_0")
+            wi = torch.cat([dense.wi_0.weight, dense.wi_1.weight]) if gated else dense.wi.weight
+            layers.append(
+                {
+                    "ln_self": sa.layer_norm.weight.detach(),
+                    "qkv": Linear(torch.cat([att.q.weight, att.k.weight, att.v.weight]), pack),
+                    "o": Linear(att.o.weight, pack),
+                    "ln_cross": ca.layer_norm.weight.detach(),
+                    "cross_q": Linear(cross.q.weight, pack),
+                    "cross_o": Linear(cross.o.weight, pack),
+                    "cross_kv": torch.cat([cross.k.weight, cross.v.weight]).detach(),
+                    "ln_ff": ff.layer_norm.weight.detach(),
+                    "wi": Linear(wi, pack),
+                    "wo": Linear(dense.wo.weight, pack),
+                    "act": dense.act,
+                    "gated": gated,
+                }
+            )
+        cross_kv = torch.cat([layer.pop("cross_kv") for layer in layers])  # [L * 2 * inner, D]
+    prepared = {"layers": layers, "cross_kv": cross_kv, "lm_head": Linear(model.lm_head.weight, pack)}
+    _PACKED[model] = (key, prepared)
+    return prepared
+
+
+class T5Stepper:
+    """Decoder state of one batch: ``step(ids)`` feeds one token per active row and returns its logits.
+
+    ``encoder_hidden`` is ``[B, S, D]``, ``encoder_mask`` ``[B, S]`` (1 = real token), and ``max_steps``
+    the number of decoder positions to allocate. ``select(keep)`` drops rows (indices into active rows).
+    """
+
+    def __init__(self, model, encoder_hidden: torch.Tensor, encoder_mask: torch.Tensor, max_steps: int,
+                 compile: bool = False):  # fmt: skip
+        cfg = model.config
+        self.model = model
+        self.w = _prepare(model, pack=not compile)
+        self.heads, self.d_kv = cfg.num_heads, cfg.d_kv
+        self.inner = self.heads * self.d_kv
+        self.eps = cfg.layer_norm_epsilon
+        scaled = getattr(cfg, "scale_decoder_outputs", cfg.tie_word_embeddings)
+        self.scale = cfg.d_model**-0.5 if scaled else None
+        self.embed = model.decoder.embed_tokens
+        batch, src, _ = encoder_hidden.shape
+        dtype, device = encoder_hidden.dtype, encoder_hidden.device
+        n_layers = len(self.w["layers"])
+        # cross-attention keys and values ([B, H, S, dk]) of all layers in one product
+        kv = F.linear(encoder_hidden, self.w["cross_kv"]).view(batch, src, n_layers, 2, self.heads, self.d_kv)
+        self.cross_k = [kv[:, :, i, 0].transpose(1, 2).contiguous() for i in range(n_layers)]
+        self.cross_v = [kv[:, :, i, 1].transpose(1, 2).contiguous() for i in range(n_layers)]
+        del kv
+        neg = torch.finfo(dtype).min
+        self.cross_bias = ((1 - encoder_mask.to(dtype)) * neg)[:, None, None, :]  # [B, 1, 1, S]
+        # self-attention cache [B, H, T, dk]
+        self.self_k = [torch.zeros(batch, self.heads, max_steps, self.d_kv, dtype=dtype, device=device)
+                       for _ in range(n_layers)]  # fmt: skip
+        self.self_v = [torch.zeros_like(k) for k in self.self_k]
+        # position bias of every (query step, key step) pair: step t attends to keys 0..t with bias[t]
+        first = model.decoder.block[0].layer[0].SelfAttention
+        with torch.no_grad():
+            bias = first.compute_bias(max_steps, max_steps, device=device)
+        causal = torch.ones(max_steps, max_steps, dtype=torch.bool, device=device).triu(1)  # key after query
+        bias = bias[0].to(dtype).masked_fill(causal, neg)  # [H, T, T]
+        self.self_bias = bias.permute(1, 0, 2).unsqueeze(2).contiguous()  # [T, H, 1, T]
+        self.sdpa = model.config._attn_implementation == "sdpa"
+        self._compiled = torch.compile(self._static_step, dynamic=False) if compile else None
+        self.t = 0
+        self.max_steps = max_steps
+
+    def select(self, keep: torch.Tensor) -> None:
+        """Keep only the active rows ``keep`` (indices into the current active rows)."""
+        for cache in (self.cross_k, self.cross_v, self.self_k, self.self_v):
+            cache[:] = [c.index_select(0, keep) for c in cache]
+        self.cross_bias = self.cross_bias.index_select(0, keep)
+
+    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """Unscaled attention with an additive bias, by the kernel the model is configured with (same numbers)."""
+        if self.sdpa:
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=1.0)
+        return torch.matmul((torch.matmul(q, k.transpose(2, 3)) + bias).softmax(-1), v)
+
+    def step(self, ids: torch.Tensor) -> torch.Tensor:
+        """Logits ``[A, V]`` for the next position, given the last tokens ``ids`` (``[A]``)."""
+        t = self.t
+        if t >= self.max_steps:
+            raise RuntimeError(f"decoder cache holds {self.max_steps} steps")
+        self.t += 1
+        if self._compiled is not None:
+            pos = torch.full((1,), t, dtype=torch.long, device=ids.device)
+            caches = (self.self_k, self.self_v, self.cross_k, self.cross_v)
+            return self._compiled(ids, pos, *caches, self.cross_bias)
+        rows = ids.shape[0]
+        hidden = self.embed(ids)  # [A, D]
+        bias = self.self_bias[t, :, :, : t + 1].unsqueeze(0)  # [1, H, 1, t+1]
+        for i, w in enumerate(self.w["layers"]):
+            x = _norm(hidden, w["ln_self"], self.eps)
+            q, k, v = w["qkv"](x).view(rows, 3, self.heads, self.d_kv).unbind(1)  # [A, H, dk] each
+            self.self_k[i][:, :, t] = k
+            self.self_v[i][:, :, t] = v
+            keys, values = self.self_k[i][:, :, : t + 1], self.self_v[i][:, :, : t + 1]
+            att = self._attend(q.unsqueeze(2), keys, values, bias)  # [A, H, 1, dk]
+            hidden = hidden + w["o"](att.view(rows, self.inner))
+            x = _norm(hidden, w["ln_cross"], self.eps)
+            q = w["cross_q"](x).view(rows, self.heads, 1, self.d_kv)
+            att = self._attend(q, self.cross_k[i], self.cross_v[i], self.cross_bias)
+            hidden = hidden + w["cross_o"](att.view(rows, self.inner))
+            x = _norm(hidden, w["ln_ff"], self.eps)
+            h = w["wi"](x)
+            if w["gated"]:
+                gate, lin = h.chunk(2, dim=-1)
+                h = w["act"](gate) * lin
+            else:
+                h = w["act"](h)
+            hidden = hidden + w["wo"](h.to(w["wo"].weight.dtype))
+        hidden = _norm(hidden, self.model.decoder.final_layer_norm.weight, self.eps)
+        if self.scale is not None:
+            hidden = hidden * self.scale
+        return self.w["lm_head"](hidden)
+
+    def _static_step(self, ids, pos, self_k, self_v, cross_k, cross_v, cross_bias) -> torch.Tensor:
+        """``step`` with shapes independent of the step (all cache slots attended, later ones masked), for
+        ``torch.compile``: one graph serves every step; ``pos`` is the step as a 1-element tensor."""
+        rows = ids.shape[0]
+        hidden = self.embed(ids)
+        bias = self.self_bias.index_select(0, pos)  # [1, H, 1, T]; future slots hold finfo.min
+        for i, w in enumerate(self.w["layers"]):
+            x = _norm(hidden, w["ln_self"], self.eps)
+            q, k, v = w["qkv"](x).view(rows, 3, self.heads, self.d_kv).unbind(1)
+            self_k[i].index_copy_(2, pos, k.unsqueeze(2))
+            self_v[i].index_copy_(2, pos, v.unsqueeze(2))
+            att = self._attend(q.unsqueeze(2), self_k[i], self_v[i], bias)
+            hidden = hidden + w["o"](att.view(rows, self.inner))
+            x = _norm(hidden, w["ln_cross"], self.eps)
+            q = w["cross_q"](x).view(rows, self.heads, 1, self.d_kv)
+            att = self._attend(q, cross_k[i], cross_v[i], cross_bias)
+            hidden = hidden + w["cross_o"](att.view(rows, self.inner))
+            x = _norm(hidden, w["ln_ff"], self.eps)
+            h = w["wi"](x)
+            if w["gated"]:
+                gate, lin = h.chunk(2, dim=-1)
+                h = w["act"](gate) * lin
+            else:
+                h = w["act"](h)
+            hidden = hidden + w["wo"](h.to(w["wo"].weight.dtype))
+        hidden = _norm(hidden, self.model.decoder.final_layer_norm.weight, self.eps)
+        if self.scale is not None:
+            hidden = hidden * self.scale
+        return self.w["lm_head"](hidden)
