@@ -111,4 +111,20 @@ def score(args: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"predict": predict, "score": score}
+def rerank(args: list[str]) -> int:
+    from t5score.rerank_run import CandidateReranker, CandidatesDataModule, rerank_spec
+    from t5score.runner import run
+
+    cli = build_cli(CandidateReranker, CandidatesDataModule, args, "reports/rerank")
+    frame = cli.datamodule.load_frame()
+    spec = rerank_spec(frame, cli.model)
+    out = Path(cli.config.output_dir)
+    report = run(cli.trainer, cli.model, cli.datamodule, spec, out, run_config(cli), cli.config.resume,
+                 cli.config.overwrite)  # fmt: skip
+    if report is not None:
+        groups = frame["group_position"].nunique()
+        print(f"t5score: {groups} groups, {len(frame)} rows -> {out / spec.output_name}; report: {report}")
+    return 0
+
+
+COMMANDS = {"predict": predict, "score": score, "rerank": rerank}

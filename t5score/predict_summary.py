@@ -14,14 +14,7 @@ ROUGE_KEYS = ("rouge1", "rouge2", "rougeL")
 
 def add_rouge(frame: pd.DataFrame) -> dict[str, Any]:
     """Per-row ROUGE F1 of ``prediction`` vs ``target`` (rows without either get null); corpus means."""
-    from rouge_score import rouge_scorer
-
-    scorer = rouge_scorer.RougeScorer(list(ROUGE_KEYS), use_stemmer=True)
-
-    def rouge_scores(preds, refs):
-        return [
-            {k: v.fmeasure for k, v in scorer.score(r, p).items()} for p, r in zip(preds, refs, strict=True)
-        ]
+    from t5score.rouge import rouge_scores
 
     has = frame["target"].notna() & frame["prediction"].notna() & frame["error"].isna()
     for key in ROUGE_KEYS:

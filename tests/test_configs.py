@@ -9,10 +9,15 @@ import pytest
 from t5score.commands import config_parser
 from t5score.data import TextDataModule
 from t5score.module import Seq2SeqPredictor
+from t5score.rerank_run import CandidateReranker, CandidatesDataModule
 from t5score.score_run import ScoreDataModule, Seq2SeqScorer
 
 CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
-PARSERS = {"predict": (Seq2SeqPredictor, TextDataModule), "score": (Seq2SeqScorer, ScoreDataModule)}
+PARSERS = {
+    "predict": (Seq2SeqPredictor, TextDataModule),
+    "score": (Seq2SeqScorer, ScoreDataModule),
+    "rerank": (CandidateReranker, CandidatesDataModule),
+}
 
 
 def _kind(path: Path) -> str:
