@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # tests/tiny_models.py importabl
 
 from tiny_models import make_tiny_model_dir  # noqa: E402
 
-torch.set_num_threads(2)
+torch.set_num_threads(1)  # tiny test models: threads cost more than they give
 
 
 @pytest.fixture(scope="session")
