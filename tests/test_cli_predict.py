@@ -155,3 +155,18 @@ def test_console_script_missing_file_exits_2_without_traceback(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 2
     assert "no such file" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_bf16_mixed_precision_runs_and_keeps_float32_statistics(t5_dir, input_file, tmp_path):
+    fp32 = _predict(t5_dir, input_file, tmp_path / "fp32")
+    bf16 = _predict(t5_dir, input_file, tmp_path / "bf16", "--trainer.precision", "bf16-mixed")
+    assert bf16["id"].tolist() == fp32["id"].tolist()
+    ok = bf16["error"].isna()
+    assert ok.sum() == fp32["error"].isna().sum()
+    assert all(np.isfinite(np.asarray(v, dtype=np.float64)).all() for v in bf16.loc[ok, "token_logprobs"])
+    # bf16 rounds the model's activations, yet the first token's log-probability stays close to float32's
+    first = [
+        abs(a[0] - b[0])
+        for a, b in zip(bf16.loc[ok, "token_logprobs"], fp32.loc[ok, "token_logprobs"], strict=True)
+    ]
+    assert max(first) < 0.5
