@@ -8,18 +8,22 @@ batches already on disk, and each batch carries its global index for the writer.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable
 from pathlib import Path
 
 import lightning as L
 from torch.utils.data import DataLoader, Dataset
 
-from t5score.io import InputError, read_records, require_column
+from t5score.io import ROW_ERROR, InputError, read_records, require_column
 from t5score.records import SourceBatch, SourceRow
 
 
-def _text(value) -> str | None:
-    return None if value is None else value if isinstance(value, str) else None
+def _is_null(value) -> bool:
+    """None, NaN (pandas' missing value in float and string columns) or ``pd.NA``/``pd.NaT``."""
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
+        return True
+    return isinstance(value, numbers.Real) and value != value
 
 
 def build_rows(
@@ -41,7 +45,7 @@ def build_rows(
         line = rec.get("__line__", position + 1)
         if id_column:
             raw_id = rec.get(id_column)
-            if raw_id is None or (isinstance(raw_id, str) and not raw_id.strip()):
+            if _is_null(raw_id) or (isinstance(raw_id, str) and not raw_id.strip()):
                 raise InputError(f"{path}: line {line}: field {id_column!r} (id) is empty")
             row_id = str(raw_id)
             if row_id in seen:
@@ -52,16 +56,18 @@ def build_rows(
         else:
             row_id = str(position)
         raw_source = rec.get(source_column)
-        source = _text(raw_source)
-        error = None
-        if raw_source is not None and source is None:
+        source = (
+            "" if _is_null(raw_source) else raw_source if isinstance(raw_source, str) else str(raw_source)
+        )
+        error = rec.get(ROW_ERROR)
+        if error is None and not isinstance(raw_source, str) and not _is_null(raw_source):
             error = f"field {source_column!r} is not text ({type(raw_source).__name__})"
-            source = str(raw_source)
-        elif source is None or not source.strip():
+        elif error is None and not source.strip():
             error = f"field {source_column!r} is empty"
-            source = source or ""
         target = rec.get(target_column) if target_column else None
-        if target is not None and not isinstance(target, str):
+        if _is_null(target):
+            target = None
+        elif target is not None and not isinstance(target, str):
             target = str(target)
         rows.append(SourceRow(position, row_id, prefix + source if error is None else source, target, error))
     return rows
@@ -130,6 +136,8 @@ class TextDataModule(L.LightningDataModule):
             id_column = id_column or "id"
         if max_source_length is not None and max_source_length < 1:
             raise InputError(f"max_source_length must be >= 1, got {max_source_length}")
+        if batch_size < 1:  # here, so the mistake surfaces before an output folder or a model exists
+            raise InputError(f"batch_size must be >= 1, got {batch_size} (--data.batch_size)")
         self.path, self.source_column, self.target_column = str(path), source_column, target_column
         self.id_column, self.prefix, self.max_source_length = id_column, prefix, max_source_length
         self.batch_size, self.sort_by_length, self.num_workers = batch_size, sort_by_length, num_workers

@@ -22,6 +22,9 @@ FORMATS = {
 }
 
 
+ROW_ERROR = "__error__"  # record key: a problem of this one row found while reading (the row is flagged)
+
+
 class InputError(ValueError):
     """A user-facing problem with an input file or option; the CLI prints it as one line and exits 2."""
 
@@ -45,7 +48,10 @@ def _decode(path: Path, data: bytes) -> str:
 
 def _read_jsonl(path: Path, text: str) -> list[dict[str, Any]]:
     rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # split on "\n" only: str.splitlines() also breaks at U+2028, U+0085, form feeds..., which JSON
+    # allows unescaped inside strings (ensure_ascii=False writers emit them)
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue  # blank lines separate nothing in JSONL; they are not rows
         try:
@@ -65,21 +71,32 @@ def _read_delimited(path: Path, text: str, sep: str) -> list[dict[str, Any]]:
     import csv
     import io
 
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=sep)
+    # strict: a quote that is never closed raises instead of swallowing the rest of the file into one cell
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=sep, strict=True)
     rows = []
+    start = 1  # first line of the record being read (csv's own line_num lags behind on errors)
     try:
+        reader.fieldnames  # noqa: B018 (reads the header)
+        start = reader.line_num + 1
         for row in reader:
             if None in row:  # more cells than header fields
                 raise InputError(f"{path}: line {reader.line_num}: more fields than the header has")
+            missing = [key for key, value in row.items() if value is None]  # csv gives "" for empty cells
+            if missing:  # fewer cells than header fields: keep the row, flagged, rather than guess
+                row[ROW_ERROR] = (
+                    f"line {reader.line_num}: {len(row) - len(missing)} of the header's {len(row)} fields "
+                    f"(missing: {', '.join(map(repr, missing))})"
+                )
             row["__line__"] = reader.line_num
             rows.append(row)
+            start = reader.line_num + 1
     except csv.Error as err:
-        raise InputError(f"{path}: line {reader.line_num}: {err}") from None
+        hint = " (a quoted field is never closed)" if "end of data" in str(err) else ""
+        raise InputError(
+            f"{path}: line {start}: malformed {'CSV' if sep == ',' else 'TSV'}: {err}{hint}"
+        ) from None
     if reader.fieldnames is None:
         raise InputError(f"{path}: the file is empty (no header, no rows)")
-    for row in rows:  # a missing trailing cell reads as None: keep it as null
-        for key in reader.fieldnames:
-            row.setdefault(key, None)
     return rows
 
 
@@ -97,7 +114,11 @@ def _read_parquet(path: Path) -> list[dict[str, Any]]:
 
 
 def read_records(path: str | Path) -> list[dict[str, Any]]:
-    """Read ``path`` into a list of dicts; each dict carries ``__line__``, its line (or row) number."""
+    """Read ``path`` into a list of dicts; each dict carries ``__line__``, its line (or row) number.
+
+    A row that is damaged on its own (a CSV row with fewer cells than the header) also carries
+    ``__error__`` (:data:`ROW_ERROR`): the caller keeps it, flagged, instead of dropping or guessing it.
+    """
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
@@ -124,7 +145,7 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
 
 def require_column(path: str | Path, rows: list[dict[str, Any]], column: str, option: str) -> None:
     """Raise when no row has ``column``; the message lists the columns that exist."""
-    present = sorted({key for row in rows for key in row if key != "__line__"})
+    present = sorted({key for row in rows for key in row if key not in ("__line__", ROW_ERROR)})
     if column not in present:
         raise InputError(
             f"{path}: no column {column!r} (from {option}){suggest(column, present)}; columns: {', '.join(present)}"
