@@ -93,7 +93,7 @@ class HFStepper:
         self.mask = self.mask.index_select(0, keep)
 
 
-def _stepper(model, encoder_outputs, attention_mask, max_new_tokens: int, engine: str, compile: bool):
+def _stepper(model, encoder_outputs, attention_mask, max_new_tokens: int, engine: str, compile: bool | str):
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
     fast = engine == "t5" or (engine == "auto" and fast_t5.supports(model))
@@ -120,7 +120,7 @@ def greedy_decode(
     drop_finished: bool = False,
     sampling: Sampling | None = None,
     engine: str = "auto",
-    compile: bool = False,
+    compile: bool | str = False,
 ) -> DecodeOutput:
     """Decode ``input_ids`` (``[B, S]``) greedily, capturing per-token statistics of the raw logits.
 
@@ -131,7 +131,8 @@ def greedy_decode(
     differ slightly from ``generate``). ``engine``: ``"auto"`` uses the fast T5 decoder step
     (:mod:`t5score.fast_t5`) for T5-family models and the model's own forward otherwise; ``"hf"`` always
     the model's forward; ``"t5"`` requires the fast step. ``compile=True`` (opt-in) runs the fast step
-    through ``torch.compile``: it pays a compilation (tens of seconds on CPU) per new batch shape.
+    through ``torch.compile`` (a string names the backend, default ``"inductor"``): it pays a compilation
+    (tens of seconds on CPU) per new batch shape, so it suits fixed-shape batches.
     """
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
@@ -178,8 +179,9 @@ def greedy_decode(
         topk_lp[at] = stats.topk_logprobs
         bad[at] = stats.nonfinite
         steps = step + 1
-        active_done = active_done | (token == ids.eos_token_id)
+        # as generate: a row's EOS is still fed back once, padding only after it
         next_ids = token.masked_fill(active_done, ids.pad_token_id)
+        active_done = active_done | (token == ids.eos_token_id)
 
         if steps % eos_check_every == 0 and steps < max_new_tokens:
             if bool(active_done.all()):

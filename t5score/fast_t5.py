@@ -35,8 +35,7 @@ def supports(model: torch.nn.Module) -> bool:
         return False
     if getattr(cfg, "_attn_implementation", None) not in ("sdpa", "eager"):
         return False
-    lm_head = getattr(model, "lm_head", None)
-    return isinstance(lm_head, torch.nn.Linear) and lm_head.weight.dtype in (torch.float32, torch.bfloat16)
+    return model.decoder.embed_tokens.weight.dtype in (torch.float32, torch.bfloat16)
 
 
 def _can_pack(weight: torch.Tensor) -> bool:
@@ -71,6 +70,31 @@ class Linear:
         return y.view(*lead, self.out_features)
 
 
+class Fused:
+    """Several linear layers applied to the same input, outputs concatenated on the last dim.
+
+    Plain ``nn.Linear`` layers become one product with concatenated weights (:class:`Linear`); other
+    layers (e.g. int8 dynamically quantised ones, :mod:`t5score.quantize`) are called one by one.
+    """
+
+    def __init__(self, modules: list[torch.nn.Module], pack: bool = True):
+        self.modules = None
+        self.linear = None
+        if all(type(m) is torch.nn.Linear and m.bias is None for m in modules):
+            weight = modules[0].weight if len(modules) == 1 else torch.cat([m.weight for m in modules])
+            self.linear = Linear(weight, pack)
+        else:
+            self.modules = modules
+        weight = getattr(modules[-1], "weight", None)
+        self.dtype = weight.dtype if isinstance(weight, torch.Tensor) else None
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.linear is not None:
+            return self.linear(x)
+        outs = [m(x) for m in self.modules]
+        return outs[0] if len(outs) == 1 else torch.cat(outs, dim=-1)
+
+
 def _norm(hidden: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
     """T5LayerNorm: RMS norm with float32 variance, no mean, no bias."""
     variance = hidden.to(torch.float32).pow(2).mean(-1, keepdim=True)
@@ -82,36 +106,40 @@ def _norm(hidden: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tenso
 
 def _prepare(model: torch.nn.Module, pack: bool = True) -> dict:
     """Fused (and on CPU float32, prepacked) decoder weights of ``model``, cached while they are unchanged."""
-    params = list(model.decoder.parameters()) + [model.lm_head.weight]
-    key = (pack, *((p.data_ptr(), p._version, p.device, p.dtype) for p in params))
+    params = list(model.decoder.parameters()) + list(model.lm_head.parameters())
+    key = (pack, *(id(m) for m in model.decoder.modules()), id(model.lm_head))
+    key += tuple((p.data_ptr(), p._version, p.device, p.dtype) for p in params)
     cached = _PACKED.get(model)
     if cached is not None and cached[0] == key:
         return cached[1]
-    layers = []
+    layers, cross_kv = [], []
     with torch.no_grad():
         for block in model.decoder.block:
             sa, ca, ff = block.layer[0], block.layer[1], block.layer[2]
             att, cross, dense = sa.SelfAttention, ca.EncDecAttention, ff.DenseReluDense
             gated = hasattr(dense, "wi_0")
-            wi = torch.cat([dense.wi_0.weight, dense.wi_1.weight]) if gated else dense.wi.weight
             layers.append(
                 {
                     "ln_self": sa.layer_norm.weight.detach(),
-                    "qkv": Linear(torch.cat([att.q.weight, att.k.weight, att.v.weight]), pack),
-                    "o": Linear(att.o.weight, pack),
+                    "qkv": Fused([att.q, att.k, att.v], pack),
+                    "o": Fused([att.o], pack),
                     "ln_cross": ca.layer_norm.weight.detach(),
-                    "cross_q": Linear(cross.q.weight, pack),
-                    "cross_o": Linear(cross.o.weight, pack),
-                    "cross_kv": torch.cat([cross.k.weight, cross.v.weight]).detach(),
+                    "cross_q": Fused([cross.q], pack),
+                    "cross_o": Fused([cross.o], pack),
                     "ln_ff": ff.layer_norm.weight.detach(),
-                    "wi": Linear(wi, pack),
-                    "wo": Linear(dense.wo.weight, pack),
+                    "wi": Fused([dense.wi_0, dense.wi_1] if gated else [dense.wi], pack),
+                    "wo": Fused([dense.wo], pack),
                     "act": dense.act,
                     "gated": gated,
                 }
             )
-        cross_kv = torch.cat([layer.pop("cross_kv") for layer in layers])  # [L * 2 * inner, D]
-    prepared = {"layers": layers, "cross_kv": cross_kv, "lm_head": Linear(model.lm_head.weight, pack)}
+            cross_kv += [cross.k, cross.v]
+    # the encoder states are projected once per batch (many rows): a plain product, no prepacking
+    prepared = {
+        "layers": layers,
+        "cross_kv": Fused(cross_kv, pack=False),
+        "lm_head": Fused([model.lm_head], pack),
+    }
     _PACKED[model] = (key, prepared)
     return prepared
 
@@ -124,7 +152,7 @@ class T5Stepper:
     """
 
     def __init__(self, model, encoder_hidden: torch.Tensor, encoder_mask: torch.Tensor, max_steps: int,
-                 compile: bool = False):  # fmt: skip
+                 compile: bool | str = False):  # fmt: skip
         cfg = model.config
         self.model = model
         self.w = _prepare(model, pack=not compile)
@@ -138,7 +166,7 @@ class T5Stepper:
         dtype, device = encoder_hidden.dtype, encoder_hidden.device
         n_layers = len(self.w["layers"])
         # cross-attention keys and values ([B, H, S, dk]) of all layers in one product
-        kv = F.linear(encoder_hidden, self.w["cross_kv"]).view(batch, src, n_layers, 2, self.heads, self.d_kv)
+        kv = self.w["cross_kv"](encoder_hidden).view(batch, src, n_layers, 2, self.heads, self.d_kv)
         self.cross_k = [kv[:, :, i, 0].transpose(1, 2).contiguous() for i in range(n_layers)]
         self.cross_v = [kv[:, :, i, 1].transpose(1, 2).contiguous() for i in range(n_layers)]
         del kv
@@ -156,7 +184,8 @@ class T5Stepper:
         bias = bias[0].to(dtype).masked_fill(causal, neg)  # [H, T, T]
         self.self_bias = bias.permute(1, 0, 2).unsqueeze(2).contiguous()  # [T, H, 1, T]
         self.sdpa = model.config._attn_implementation == "sdpa"
-        self._compiled = torch.compile(self._static_step, dynamic=False) if compile else None
+        backend = compile if isinstance(compile, str) else "inductor"
+        self._compiled = torch.compile(self._static_step, backend=backend, dynamic=False) if compile else None
         self.t = 0
         self.max_steps = max_steps
 
@@ -204,7 +233,7 @@ class T5Stepper:
                 h = w["act"](gate) * lin
             else:
                 h = w["act"](h)
-            hidden = hidden + w["wo"](h.to(w["wo"].weight.dtype))
+            hidden = hidden + w["wo"](h if w["wo"].dtype in (None, h.dtype) else h.to(w["wo"].dtype))
         hidden = _norm(hidden, self.model.decoder.final_layer_norm.weight, self.eps)
         if self.scale is not None:
             hidden = hidden * self.scale
@@ -234,7 +263,7 @@ class T5Stepper:
                 h = w["act"](gate) * lin
             else:
                 h = w["act"](h)
-            hidden = hidden + w["wo"](h.to(w["wo"].weight.dtype))
+            hidden = hidden + w["wo"](h if w["wo"].dtype in (None, h.dtype) else h.to(w["wo"].dtype))
         hidden = _norm(hidden, self.model.decoder.final_layer_norm.weight, self.eps)
         if self.scale is not None:
             hidden = hidden * self.scale
