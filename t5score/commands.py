@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,10 @@ for _pattern in (
     ".*does not have many workers.*",
 ):
     warnings.filterwarnings("ignore", message=_pattern)
+
+
+# Lightning's start-up banner ("GPU available...", tips) would sit between the user and a one-line error
+logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
 
 
 class T5ScoreCLI(LightningCLI):
@@ -86,7 +91,8 @@ def predict(args: list[str]) -> int:
     from t5score.runner import run
 
     cli = build_cli(Seq2SeqPredictor, TextDataModule, args, "reports/predict")
-    rows = cli.datamodule.load_rows()  # file-level problems surface before the Trainer starts
+    rows = cli.datamodule.load_rows()  # file-level problems surface before the model loads
+    cli.model.configure_model()  # a bad model path fails before the output folder is made
     spec = predict_spec(rows, cli.model)
     out = Path(cli.config.output_dir)
     report = run(cli.trainer, cli.model, cli.datamodule, spec, out, run_config(cli), cli.config.resume,
@@ -102,6 +108,7 @@ def score(args: list[str]) -> int:
 
     cli = build_cli(Seq2SeqScorer, ScoreDataModule, args, "reports/score")
     rows = cli.datamodule.load_rows()
+    cli.model.configure_model()
     spec = score_spec(rows)
     out = Path(cli.config.output_dir)
     report = run(cli.trainer, cli.model, cli.datamodule, spec, out, run_config(cli), cli.config.resume,
@@ -117,6 +124,7 @@ def rerank(args: list[str]) -> int:
 
     cli = build_cli(CandidateReranker, CandidatesDataModule, args, "reports/rerank")
     frame = cli.datamodule.load_frame()
+    cli.model.configure_model()
     spec = rerank_spec(frame, cli.model)
     out = Path(cli.config.output_dir)
     report = run(cli.trainer, cli.model, cli.datamodule, spec, out, run_config(cli), cli.config.resume,

@@ -69,6 +69,9 @@ def load_model_and_tokenizer(name_or_path: str | None, dtype: torch.dtype | None
         raise FileNotFoundError(
             f"model folder {path!r} has no config.json (expected a Hugging Face model folder)"
         )
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # "Loading weights" bars clutter run logs and error output
     kwargs = {"dtype": dtype} if dtype is not None else {}
     try:
         model = AutoModelForSeq2SeqLM.from_pretrained(path, **kwargs).eval()

@@ -30,6 +30,9 @@ def score_references(
         top_k=1,
     )
     for rec, sc in zip(todo, scores, strict=True):
+        if sc.nonfinite:  # keep the row, flag it, and keep NaN out of the reference columns
+            rec.error = rec.error or "non-finite logits (NaN or inf) while scoring the reference; try float32"
+            continue
         rec.ref_num_tokens, rec.ref_logprob, rec.ref_mean_logprob = (
             sc.num_tokens,
             sc.sum_logprob,
