@@ -1,0 +1,49 @@
+"""Run every benchmark (decode, scoring, memory, int8 quality) and render ``reports/benchmarks.md``.
+
+    python benchmarks/run_all.py                 # CPU, 2 threads: the figures in reports/benchmarks.md
+    python benchmarks/run_all.py --only decode   # one part; the others' earlier JSON is reused
+    python benchmarks/run_all.py --device cuda --dtype bf16   # GPU figures (decode part only)
+
+Each part runs in its own process and writes ``reports/bench/<part>.json``; takes about 15 minutes on
+2 busy cores. Benchmarks, not tests: nothing here asserts a timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PARTS = ("decode", "scoring", "memory", "int8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="+", choices=PARTS, default=list(PARTS))
+    parser.add_argument("--bench-dir", type=Path, default=Path("reports/bench"))
+    parser.add_argument("--out", type=Path, default=Path("reports/benchmarks.md"))
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
+    args = parser.parse_args(argv)
+    for part in args.only:
+        cmd = [sys.executable, str(HERE / f"bench_{part}.py"), "--out", str(args.bench_dir / f"{part}.json"),
+               "--threads", str(args.threads)]  # fmt: skip
+        if part == "decode":
+            cmd += ["--device", args.device, "--dtype", args.dtype]
+        start = time.perf_counter()
+        print(f"== {part}: {' '.join(cmd)}", flush=True)
+        rc = subprocess.call(cmd)
+        print(f"== {part}: exit {rc} after {time.perf_counter() - start:.0f}s", flush=True)
+        if rc != 0:
+            return rc
+    command = "python benchmarks/run_all.py" + ("" if args.threads == 2 else f" --threads {args.threads}")
+    return subprocess.call([sys.executable, str(HERE / "report.py"), "--bench-dir", str(args.bench_dir),
+                            "--out", str(args.out), "--command", command])  # fmt: skip
+
+
+if __name__ == "__main__":
+    sys.exit(main())
