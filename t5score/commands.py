@@ -84,55 +84,43 @@ def run_config(cli) -> dict[str, Any]:
     return {"model": cfg.get("model"), "data": cfg.get("data"), "output_dir": cfg.get("output_dir")}
 
 
+def _run(module_cls, datamodule_cls, args: list[str], name: str, read_input, make_spec) -> int:
+    """Parse, read the input (file-level errors first), load the model, then run into --output_dir."""
+    from t5score.runner import run
+
+    cli = build_cli(module_cls, datamodule_cls, args, f"reports/{name}")
+    rows = read_input(cli.datamodule)  # file-level problems surface before the model loads
+    cli.model.configure_model()  # a bad model path fails before the output folder is made
+    spec = make_spec(rows, cli.model)
+    out = Path(cli.config.output_dir)
+    report = run(cli.trainer, cli.model, cli.datamodule, spec, out, run_config(cli), cli.config.resume,
+                 cli.config.overwrite)  # fmt: skip
+    if report is not None:
+        print(f"t5score: {len(rows)} rows -> {out / spec.output_name}; report: {report}")
+    return 0
+
+
 def predict(args: list[str]) -> int:
     from t5score.data import TextDataModule
     from t5score.module import Seq2SeqPredictor
     from t5score.predict_summary import predict_spec
-    from t5score.runner import run
 
-    cli = build_cli(Seq2SeqPredictor, TextDataModule, args, "reports/predict")
-    rows = cli.datamodule.load_rows()  # file-level problems surface before the model loads
-    cli.model.configure_model()  # a bad model path fails before the output folder is made
-    spec = predict_spec(rows, cli.model)
-    out = Path(cli.config.output_dir)
-    report = run(cli.trainer, cli.model, cli.datamodule, spec, out, run_config(cli), cli.config.resume,
-                 cli.config.overwrite)  # fmt: skip
-    if report is not None:
-        print(f"t5score: {len(rows)} rows -> {out / spec.output_name}; report: {report}")
-    return 0
+    return _run(Seq2SeqPredictor, TextDataModule, args, "predict", lambda dm: dm.load_rows(), predict_spec)
 
 
 def score(args: list[str]) -> int:
-    from t5score.runner import run
     from t5score.score_run import ScoreDataModule, Seq2SeqScorer, score_spec
 
-    cli = build_cli(Seq2SeqScorer, ScoreDataModule, args, "reports/score")
-    rows = cli.datamodule.load_rows()
-    cli.model.configure_model()
-    spec = score_spec(rows)
-    out = Path(cli.config.output_dir)
-    report = run(cli.trainer, cli.model, cli.datamodule, spec, out, run_config(cli), cli.config.resume,
-                 cli.config.overwrite)  # fmt: skip
-    if report is not None:
-        print(f"t5score: {len(rows)} rows -> {out / spec.output_name}; report: {report}")
-    return 0
+    return _run(Seq2SeqScorer, ScoreDataModule, args, "score", lambda dm: dm.load_rows(),
+                lambda rows, _: score_spec(rows))  # fmt: skip
 
 
 def rerank(args: list[str]) -> int:
     from t5score.rerank_run import CandidateReranker, CandidatesDataModule, rerank_spec
-    from t5score.runner import run
 
-    cli = build_cli(CandidateReranker, CandidatesDataModule, args, "reports/rerank")
-    frame = cli.datamodule.load_frame()
-    cli.model.configure_model()
-    spec = rerank_spec(frame, cli.model)
-    out = Path(cli.config.output_dir)
-    report = run(cli.trainer, cli.model, cli.datamodule, spec, out, run_config(cli), cli.config.resume,
-                 cli.config.overwrite)  # fmt: skip
-    if report is not None:
-        groups = frame["group_position"].nunique()
-        print(f"t5score: {groups} groups, {len(frame)} rows -> {out / spec.output_name}; report: {report}")
-    return 0
+    return _run(
+        CandidateReranker, CandidatesDataModule, args, "rerank", lambda dm: dm.load_frame(), rerank_spec
+    )
 
 
 COMMANDS = {"predict": predict, "score": score, "rerank": rerank}
