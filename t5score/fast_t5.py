@@ -107,7 +107,8 @@ def _norm(hidden: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tenso
 def _prepare(model: torch.nn.Module, pack: bool = True) -> dict:
     """Fused (and on CPU float32, prepacked) decoder weights of ``model``, cached while they are unchanged."""
     params = list(model.decoder.parameters()) + list(model.lm_head.parameters())
-    key = (pack, *(id(m) for m in model.decoder.modules()), id(model.lm_head))
+    cfg = model.config
+    key = (pack, cfg._attn_implementation, *(id(m) for m in model.decoder.modules()), id(model.lm_head))
     key += tuple((p.data_ptr(), p._version, p.device, p.dtype) for p in params)
     cached = _PACKED.get(model)
     if cached is not None and cached[0] == key:
@@ -135,13 +136,73 @@ def _prepare(model: torch.nn.Module, pack: bool = True) -> dict:
             )
             cross_kv += [cross.k, cross.v]
     # the encoder states are projected once per batch (many rows): a plain product, no prepacking
+    scaled = getattr(cfg, "scale_decoder_outputs", cfg.tie_word_embeddings)
     prepared = {
         "layers": layers,
         "cross_kv": Fused(cross_kv, pack=False),
         "lm_head": Fused([model.lm_head], pack),
+        "embed": model.decoder.embed_tokens,
+        "final_norm": model.decoder.final_layer_norm.weight.detach(),
+        "heads": cfg.num_heads,
+        "d_kv": cfg.d_kv,
+        "eps": cfg.layer_norm_epsilon,
+        "scale": cfg.d_model**-0.5 if scaled else None,
+        "sdpa": cfg._attn_implementation == "sdpa",
+        "compiled": {},  # backend -> torch.compile(_decoder_step), reused by every batch of this model
     }
     _PACKED[model] = (key, prepared)
     return prepared
+
+
+def _attend(p: dict, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """Unscaled attention with an additive bias, by the kernel the model is configured with (same numbers)."""
+    if p["sdpa"]:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=1.0)
+    return torch.matmul((torch.matmul(q, k.transpose(2, 3)) + bias).softmax(-1), v)
+
+
+def _decoder_step(p, ids, t, pos, self_k, self_v, cross_k, cross_v, cross_bias, self_bias) -> torch.Tensor:
+    """Logits ``[A, V]`` of one decoder step for the tokens ``ids`` (``[A]``) at position ``t``.
+
+    Eager (``pos is None``): writes cache slot ``t`` and attends to slots ``0..t``. Static (``pos`` = ``t``
+    as a 1-element tensor, for ``torch.compile``): the same, with shapes that do not depend on ``t`` (all
+    slots attended, later ones masked by ``self_bias``), so one compiled graph serves every step.
+    """
+    rows, heads, d_kv = ids.shape[0], p["heads"], p["d_kv"]
+    hidden = p["embed"](ids)  # [A, D]
+    if pos is None:
+        bias = self_bias[t, :, :, : t + 1].unsqueeze(0)  # [1, H, 1, t+1]
+    else:
+        bias = self_bias.index_select(0, pos)  # [1, H, 1, T]
+    for i, w in enumerate(p["layers"]):
+        x = _norm(hidden, w["ln_self"], p["eps"])
+        q, k, v = w["qkv"](x).view(rows, 3, heads, d_kv).unbind(1)  # [A, H, dk] each
+        if pos is None:
+            self_k[i][:, :, t] = k
+            self_v[i][:, :, t] = v
+            keys, values = self_k[i][:, :, : t + 1], self_v[i][:, :, : t + 1]
+        else:
+            self_k[i].index_copy_(2, pos, k.unsqueeze(2))
+            self_v[i].index_copy_(2, pos, v.unsqueeze(2))
+            keys, values = self_k[i], self_v[i]
+        att = _attend(p, q.unsqueeze(2), keys, values, bias)  # [A, H, 1, dk]
+        hidden = hidden + w["o"](att.view(rows, heads * d_kv))
+        x = _norm(hidden, w["ln_cross"], p["eps"])
+        q = w["cross_q"](x).view(rows, heads, 1, d_kv)
+        att = _attend(p, q, cross_k[i], cross_v[i], cross_bias)
+        hidden = hidden + w["cross_o"](att.view(rows, heads * d_kv))
+        x = _norm(hidden, w["ln_ff"], p["eps"])
+        h = w["wi"](x)
+        if w["gated"]:
+            gate, lin = h.chunk(2, dim=-1)
+            h = w["act"](gate) * lin
+        else:
+            h = w["act"](h)
+        hidden = hidden + w["wo"](h if w["wo"].dtype in (None, h.dtype) else h.to(w["wo"].dtype))
+    hidden = _norm(hidden, p["final_norm"], p["eps"])
+    if p["scale"] is not None:
+        hidden = hidden * p["scale"]
+    return p["lm_head"](hidden)
 
 
 class T5Stepper:
@@ -149,31 +210,26 @@ class T5Stepper:
 
     ``encoder_hidden`` is ``[B, S, D]``, ``encoder_mask`` ``[B, S]`` (1 = real token), and ``max_steps``
     the number of decoder positions to allocate. ``select(keep)`` drops rows (indices into active rows).
+    ``compile`` (``True`` or a backend name) runs the static-shape step through ``torch.compile``; the
+    compiled function is kept with the model's prepared weights, so later batches of the same shape reuse it.
     """
 
     def __init__(self, model, encoder_hidden: torch.Tensor, encoder_mask: torch.Tensor, max_steps: int,
                  compile: bool | str = False):  # fmt: skip
-        cfg = model.config
-        self.model = model
-        self.w = _prepare(model, pack=not compile)
-        self.heads, self.d_kv = cfg.num_heads, cfg.d_kv
-        self.inner = self.heads * self.d_kv
-        self.eps = cfg.layer_norm_epsilon
-        scaled = getattr(cfg, "scale_decoder_outputs", cfg.tie_word_embeddings)
-        self.scale = cfg.d_model**-0.5 if scaled else None
-        self.embed = model.decoder.embed_tokens
+        self.p = p = _prepare(model, pack=not compile)
+        heads, d_kv = p["heads"], p["d_kv"]
         batch, src, _ = encoder_hidden.shape
         dtype, device = encoder_hidden.dtype, encoder_hidden.device
-        n_layers = len(self.w["layers"])
+        n_layers = len(p["layers"])
         # cross-attention keys and values ([B, H, S, dk]) of all layers in one product
-        kv = self.w["cross_kv"](encoder_hidden).view(batch, src, n_layers, 2, self.heads, self.d_kv)
+        kv = p["cross_kv"](encoder_hidden).view(batch, src, n_layers, 2, heads, d_kv)
         self.cross_k = [kv[:, :, i, 0].transpose(1, 2).contiguous() for i in range(n_layers)]
         self.cross_v = [kv[:, :, i, 1].transpose(1, 2).contiguous() for i in range(n_layers)]
         del kv
         neg = torch.finfo(dtype).min
         self.cross_bias = ((1 - encoder_mask.to(dtype)) * neg)[:, None, None, :]  # [B, 1, 1, S]
         # self-attention cache [B, H, T, dk]
-        self.self_k = [torch.zeros(batch, self.heads, max_steps, self.d_kv, dtype=dtype, device=device)
+        self.self_k = [torch.zeros(batch, heads, max_steps, d_kv, dtype=dtype, device=device)
                        for _ in range(n_layers)]  # fmt: skip
         self.self_v = [torch.zeros_like(k) for k in self.self_k]
         # position bias of every (query step, key step) pair: step t attends to keys 0..t with bias[t]
@@ -183,9 +239,13 @@ class T5Stepper:
         causal = torch.ones(max_steps, max_steps, dtype=torch.bool, device=device).triu(1)  # key after query
         bias = bias[0].to(dtype).masked_fill(causal, neg)  # [H, T, T]
         self.self_bias = bias.permute(1, 0, 2).unsqueeze(2).contiguous()  # [T, H, 1, T]
-        self.sdpa = model.config._attn_implementation == "sdpa"
-        backend = compile if isinstance(compile, str) else "inductor"
-        self._compiled = torch.compile(self._static_step, backend=backend, dynamic=False) if compile else None
+        self.fn = _decoder_step
+        if compile:
+            backend = compile if isinstance(compile, str) else "inductor"
+            if backend not in p["compiled"]:
+                p["compiled"][backend] = torch.compile(_decoder_step, backend=backend, dynamic=False)
+            self.fn = p["compiled"][backend]
+        self.static = bool(compile)
         self.t = 0
         self.max_steps = max_steps
 
@@ -195,76 +255,12 @@ class T5Stepper:
             cache[:] = [c.index_select(0, keep) for c in cache]
         self.cross_bias = self.cross_bias.index_select(0, keep)
 
-    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        """Unscaled attention with an additive bias, by the kernel the model is configured with (same numbers)."""
-        if self.sdpa:
-            return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=1.0)
-        return torch.matmul((torch.matmul(q, k.transpose(2, 3)) + bias).softmax(-1), v)
-
     def step(self, ids: torch.Tensor) -> torch.Tensor:
         """Logits ``[A, V]`` for the next position, given the last tokens ``ids`` (``[A]``)."""
         t = self.t
         if t >= self.max_steps:
             raise RuntimeError(f"decoder cache holds {self.max_steps} steps")
         self.t += 1
-        if self._compiled is not None:
-            pos = torch.full((1,), t, dtype=torch.long, device=ids.device)
-            caches = (self.self_k, self.self_v, self.cross_k, self.cross_v)
-            return self._compiled(ids, pos, *caches, self.cross_bias)
-        rows = ids.shape[0]
-        hidden = self.embed(ids)  # [A, D]
-        bias = self.self_bias[t, :, :, : t + 1].unsqueeze(0)  # [1, H, 1, t+1]
-        for i, w in enumerate(self.w["layers"]):
-            x = _norm(hidden, w["ln_self"], self.eps)
-            q, k, v = w["qkv"](x).view(rows, 3, self.heads, self.d_kv).unbind(1)  # [A, H, dk] each
-            self.self_k[i][:, :, t] = k
-            self.self_v[i][:, :, t] = v
-            keys, values = self.self_k[i][:, :, : t + 1], self.self_v[i][:, :, : t + 1]
-            att = self._attend(q.unsqueeze(2), keys, values, bias)  # [A, H, 1, dk]
-            hidden = hidden + w["o"](att.view(rows, self.inner))
-            x = _norm(hidden, w["ln_cross"], self.eps)
-            q = w["cross_q"](x).view(rows, self.heads, 1, self.d_kv)
-            att = self._attend(q, self.cross_k[i], self.cross_v[i], self.cross_bias)
-            hidden = hidden + w["cross_o"](att.view(rows, self.inner))
-            x = _norm(hidden, w["ln_ff"], self.eps)
-            h = w["wi"](x)
-            if w["gated"]:
-                gate, lin = h.chunk(2, dim=-1)
-                h = w["act"](gate) * lin
-            else:
-                h = w["act"](h)
-            hidden = hidden + w["wo"](h if w["wo"].dtype in (None, h.dtype) else h.to(w["wo"].dtype))
-        hidden = _norm(hidden, self.model.decoder.final_layer_norm.weight, self.eps)
-        if self.scale is not None:
-            hidden = hidden * self.scale
-        return self.w["lm_head"](hidden)
-
-    def _static_step(self, ids, pos, self_k, self_v, cross_k, cross_v, cross_bias) -> torch.Tensor:
-        """``step`` with shapes independent of the step (all cache slots attended, later ones masked), for
-        ``torch.compile``: one graph serves every step; ``pos`` is the step as a 1-element tensor."""
-        rows = ids.shape[0]
-        hidden = self.embed(ids)
-        bias = self.self_bias.index_select(0, pos)  # [1, H, 1, T]; future slots hold finfo.min
-        for i, w in enumerate(self.w["layers"]):
-            x = _norm(hidden, w["ln_self"], self.eps)
-            q, k, v = w["qkv"](x).view(rows, 3, self.heads, self.d_kv).unbind(1)
-            self_k[i].index_copy_(2, pos, k.unsqueeze(2))
-            self_v[i].index_copy_(2, pos, v.unsqueeze(2))
-            att = self._attend(q.unsqueeze(2), self_k[i], self_v[i], bias)
-            hidden = hidden + w["o"](att.view(rows, self.inner))
-            x = _norm(hidden, w["ln_cross"], self.eps)
-            q = w["cross_q"](x).view(rows, self.heads, 1, self.d_kv)
-            att = self._attend(q, cross_k[i], cross_v[i], cross_bias)
-            hidden = hidden + w["cross_o"](att.view(rows, self.inner))
-            x = _norm(hidden, w["ln_ff"], self.eps)
-            h = w["wi"](x)
-            if w["gated"]:
-                gate, lin = h.chunk(2, dim=-1)
-                h = w["act"](gate) * lin
-            else:
-                h = w["act"](h)
-            hidden = hidden + w["wo"](h if w["wo"].dtype in (None, h.dtype) else h.to(w["wo"].dtype))
-        hidden = _norm(hidden, self.model.decoder.final_layer_norm.weight, self.eps)
-        if self.scale is not None:
-            hidden = hidden * self.scale
-        return self.w["lm_head"](hidden)
+        pos = torch.full((1,), t, dtype=torch.long, device=ids.device) if self.static else None
+        caches = (self.self_k, self.self_v, self.cross_k, self.cross_v, self.cross_bias, self.self_bias)
+        return self.fn(self.p, ids, None if self.static else t, pos, *caches)
