@@ -216,7 +216,7 @@ class T5Stepper:
 
     def __init__(self, model, encoder_hidden: torch.Tensor, encoder_mask: torch.Tensor, max_steps: int,
                  compile: bool | str = False):  # fmt: skip
-        self.p = p = _prepare(model, pack=not compile)
+        self.p = p = _prepare(model, pack=not compile)  # dynamo cannot trace oneDNN-packed weights
         heads, d_kv = p["heads"], p["d_kv"]
         batch, src, _ = encoder_hidden.shape
         dtype, device = encoder_hidden.dtype, encoder_hidden.device
