@@ -63,8 +63,8 @@ class Linear:
                 self.packed = None
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if self.packed is None:
-            return F.linear(x, self.weight)
+        if self.packed is None or x.dtype != self.weight.dtype or torch.is_autocast_enabled(x.device.type):
+            return F.linear(x, self.weight)  # (autocast, e.g. bf16-mixed, casts as it does for nn.Linear)
         lead = x.shape[:-1]
         y = torch.ops.mkldnn._linear_pointwise(x.reshape(-1, x.shape[-1]), self.packed, None, "none", [], "")
         return y.view(*lead, self.out_features)
