@@ -208,3 +208,14 @@ def test_token_stats_ties_pick_the_first_index_like_argmax():
     st = token_stats(logits, top_k=2)
     assert st.top1_ids.tolist() == [1, 0]
     torch.testing.assert_close(st.top1_probs, torch.softmax(logits, -1).max(-1).values)
+
+
+def test_fast_engine_under_bf16_autocast_matches_hf_forward():
+    """bf16-mixed (Lightning's CPU autocast): the fast step defers to autocast like nn.Linear does."""
+    model = make_tiny_model("t5", seed=0, init_scale=2.0)
+    input_ids, mask = _inputs(3, model.config.vocab_size)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ref = greedy_decode(model, input_ids, mask, max_new_tokens=8, engine="hf")
+        got = greedy_decode(model, input_ids, mask, max_new_tokens=8, engine="t5")
+    assert torch.equal(ref.token_ids, got.token_ids)
+    torch.testing.assert_close(ref.token_logprobs, got.token_logprobs, atol=1e-5, rtol=0)
