@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--new-tokens", type=int, default=48)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
+    at_start = machine()
     torch.set_num_threads(args.threads)
     model, tokenizer = load_model_and_tokenizer("default")
     texts = [json.loads(line)["source"] for line in DATA.read_text().splitlines()[: args.rows]]
@@ -144,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         notes.append("CTranslate2 not installed: its rows are missing.")
     payload = {"model": str(model.name_or_path), "rows": len(texts), "new_tokens": args.new_tokens,
                "reference": "float32 Hugging Face generate (tokens) and forward pass (log-probabilities)",
-               "results": results, "engine_seconds": timing, "machine": machine(), "versions": versions(),
+               "results": results, "engine_seconds": timing, "machine": at_start, "machine_at_end": machine(), "versions": versions(),
                "command": " ".join(["python", *sys.argv]), "notes": notes}  # fmt: skip
     write_json(args.out, payload)
     print(json.dumps(results, indent=1))

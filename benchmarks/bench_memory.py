@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source-len", type=int, default=64)
     parser.add_argument("--modes", nargs="+", default=["cli", "api"], choices=["cli", "api"])
     args = parser.parse_args(argv)
+    at_start = machine()
     import torch
 
     tmp = Path(tempfile.mkdtemp(prefix="t5score-bench-"))
@@ -93,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     payload = {"workload": {"rows": args.rows, "new_tokens": args.new_tokens, "source_len": f"{args.source_len // 2}-"
                             f"{args.source_len}", "model": SMALL, "batch_size": 16, "capture": "stats",
                             "threads": args.threads},
-               "results": results, "growth": growth, "machine": machine(), "versions": versions(),
+               "results": results, "growth": growth, "machine": at_start, "machine_at_end": machine(), "versions": versions(),
                "command": " ".join(["python", *sys.argv])}  # fmt: skip
     write_json(args.out, payload)
     shutil.rmtree(tmp, ignore_errors=True)

@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--candidates", type=int, default=8)
     parser.add_argument("--source-len", type=int, default=128)
     args = parser.parse_args(argv)
+    at_start = machine()
     torch.set_num_threads(args.threads)
     from transformers import AutoTokenizer
 
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
                             "source_len": args.source_len, "target_len": "16-48", "reps": args.reps,
                             "threads": args.threads},
                "results": rows, "speedup": median(times["reuse_encoder=False"]) / median(times["reuse_encoder=True"]),
-               "max_relative_sum_logprob_gap": gap, "machine": machine(), "versions": versions(),
+               "max_relative_sum_logprob_gap": gap, "machine": at_start, "machine_at_end": machine(), "versions": versions(),
                "command": " ".join(["python", *sys.argv])}  # fmt: skip
     write_json(args.out, payload)
     shutil.rmtree(tmp, ignore_errors=True)

@@ -160,6 +160,13 @@ def render(folder: Path, command: str) -> str:
     memory, int8 = _load(folder, "memory"), _load(folder, "int8")
     first = decode or scoring or memory or int8 or {}
     m, v = first.get("machine", {}), first.get("versions", {})
+    loads = []
+    for name, part in (("decode", decode), ("scoring", scoring), ("memory", memory), ("int8", int8)):
+        if part:
+            end = part.get("machine_at_end", {})
+            loads.append(f"{name}: load {part['machine'].get('load_average')} -> {end.get('load_average')}, "
+                         f"other training running {part['machine'].get('background_training')} -> "
+                         f"{end.get('background_training')}")  # fmt: skip
     out = [
         "# Benchmarks",
         "",
@@ -168,9 +175,10 @@ def render(folder: Path, command: str) -> str:
         f"    {command}",
         "",
         f"Rendered {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Machine: {m.get('cpu')}, "
-        f"{m.get('logical_cores')} logical cores, {m.get('torch_threads')} torch threads; load average at the "
-        f"start of the decode run {m.get('load_average')}; background training running: "
-        f"{m.get('background_training')}. Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".",
+        f"{m.get('logical_cores')} logical cores (a shared VM), {m.get('torch_threads')} torch threads. Load "
+        f"(1/5/15-min averages) at the start and end of each part: {'; '.join(loads)}. Versions: "
+        + ", ".join(f"{k} {val}" for k, val in v.items())
+        + ".",
         "",
     ]
     targets, body = [], []
