@@ -1,4 +1,4 @@
-"""The ``t5score`` command: ``predict``, ``score``, ``rerank`` (LightningCLI), ``compare`` and ``fit``.
+"""The ``t5score`` command: ``predict``, ``score``, ``rerank`` (LightningCLI) and ``compare``.
 
 Help and argument errors for ``compare`` and the top level answer without importing Lightning.
 User mistakes (bad files, columns, options) print one line, ``t5score: error: ...``, and exit 2;
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-USAGE = """usage: t5score {predict,score,rerank,compare,fit} [options]
+USAGE = """usage: t5score {predict,score,rerank,compare} [options]
 
 Decode, score and evaluate seq2seq models with the logits kept.
 
@@ -21,12 +21,11 @@ subcommands:
   score     teacher-forced scores of given texts (BARTScore-style directions) -> scores.parquet
   rerank    score candidate summaries and rank them -> reranked.parquet
   compare   put finished runs side by side: t5score compare RUN_DIR RUN_DIR [...] --output_dir D
-  fit       train a model (used to build the shipped default model)
 
 Run 't5score SUBCOMMAND --help' for the options of one subcommand (-c FILE.yaml reads a config).
 """
 
-SUBCOMMANDS = ("predict", "score", "rerank", "compare", "fit")
+SUBCOMMANDS = ("predict", "score", "rerank", "compare")
 
 
 def _fail(message: str) -> int:
