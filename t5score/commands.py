@@ -28,6 +28,8 @@ for _pattern in (
 
 # Lightning's start-up banner ("GPU available...", tips) would sit between the user and a one-line error
 logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
+# transformers' "sequence longer than the maximum" note: t5score truncates itself and flags `truncated`
+logging.getLogger("transformers.tokenization_utils_base").setLevel(logging.ERROR)
 
 
 class T5ScoreCLI(LightningCLI):

@@ -48,7 +48,8 @@ class Seq2SeqPredictor(L.LightningModule):
     Args:
         name_or_path: Hugging Face model id or local folder (``from_pretrained``); "default" is the tiny
             code-summarisation T5 shipped with t5score.
-        max_new_tokens: Most tokens generated per row (EOS included).
+        max_new_tokens: Most tokens generated per row (EOS included); default: the model's
+            generation_config.max_new_tokens, else 64.
         capture: "stats" keeps per-token statistics only; "full" also streams every step's raw logits to
             ``<output_dir>/logits`` (read back with ``t5score.load_logits``).
         top_k: How many top tokens (ids and log-probabilities) to keep per step.
@@ -66,7 +67,7 @@ class Seq2SeqPredictor(L.LightningModule):
     def __init__(
         self,
         name_or_path: str = DEFAULT_MODEL,
-        max_new_tokens: int = 64,
+        max_new_tokens: int | None = None,
         capture: str = "stats",
         top_k: int = 5,
         logits_dtype: str = "float16",
@@ -80,11 +81,12 @@ class Seq2SeqPredictor(L.LightningModule):
     ):
         super().__init__()
         self.options = DecodeOptions(
-            max_new_tokens=max_new_tokens, top_k=top_k, capture=capture, logits_dtype=logits_dtype,
+            max_new_tokens=max_new_tokens or 64, top_k=top_k, capture=capture, logits_dtype=logits_dtype,
             num_samples=num_samples, temperature=temperature, top_p=top_p, seed=seed,
             eos_check_every=eos_check_every, drop_finished=drop_finished,
         )  # fmt: skip
         self.name_or_path = name_or_path
+        self.max_new_tokens_given = max_new_tokens is not None
         self.do_score_references = score_references
         self.model: torch.nn.Module | None = None  # loaded in configure_model, after the data is checked
         self.tokenizer = None
@@ -93,6 +95,9 @@ class Seq2SeqPredictor(L.LightningModule):
     def configure_model(self) -> None:
         if self.model is None:
             self.model, self.tokenizer = load_model_and_tokenizer(self.name_or_path)
+            default = getattr(self.model.generation_config, "max_new_tokens", None)
+            if not self.max_new_tokens_given and default:
+                self.options.max_new_tokens = int(default)
 
     def forward(self, batch: SourceBatch) -> list[PredictionRecord]:
         return self.predict_step(batch, 0)
