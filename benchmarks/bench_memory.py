@@ -4,7 +4,8 @@ Each measurement is a fresh Python process that runs the CLI in-process and repo
 (``resource.getrusage(RUSAGE_SELF).ru_maxrss``), so runs do not share allocator state. The model is a
 smaller random T5 (d_model 128, 2+2 layers, heads 4) with t5-small's 32,128-token vocabulary, so one
 step's logits are as large as t5-small's, with 32 new tokens forced per row: thousands of rows then fit
-in a few minutes on 2 cores. For contrast, the Python API (``Predictor.predict_records``), which returns
+in a few minutes (one torch thread: peak memory does not depend on threads, and on a 2-core machine
+shared with other jobs two threads spin-wait for each other and run several times slower). For contrast, the Python API (``Predictor.predict_records``), which returns
 every record in memory by design, is measured the same way.
 
     python benchmarks/bench_memory.py --out reports/bench/memory.json
@@ -59,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("reports/bench/memory.json"))
     parser.add_argument("--rows", type=int, nargs="+", default=[1000, 4000])
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="1: memory does not depend on it, and on a busy 2-core machine 2 threads run ~4x slower")  # fmt: skip
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--source-len", type=int, default=64)
     parser.add_argument("--modes", nargs="+", default=["cli", "api"], choices=["cli", "api"])

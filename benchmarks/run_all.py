@@ -30,8 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
     args = parser.parse_args(argv)
     for part in args.only:
-        cmd = [sys.executable, str(HERE / f"bench_{part}.py"), "--out", str(args.bench_dir / f"{part}.json"),
-               "--threads", str(args.threads)]  # fmt: skip
+        cmd = [sys.executable, str(HERE / f"bench_{part}.py"), "--out", str(args.bench_dir / f"{part}.json")]
+        if part != "memory":  # peak memory is measured with one thread (see bench_memory.py)
+            cmd += ["--threads", str(args.threads)]
         if part == "decode":
             cmd += ["--device", args.device, "--dtype", args.dtype]
         start = time.perf_counter()
