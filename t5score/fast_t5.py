@@ -27,10 +27,10 @@ _PACKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> (we
 
 
 def supports(model: torch.nn.Module) -> bool:
-    """True for T5/mT5 encoder-decoders whose decoder this module reproduces (float32 or bfloat16)."""
+    """True for T5/mT5 encoder-decoders in eval mode whose decoder this module reproduces (float32/bfloat16)."""
     cfg = getattr(model, "config", None)
-    if getattr(cfg, "model_type", None) not in ("t5", "mt5"):
-        return False
+    if getattr(cfg, "model_type", None) not in ("t5", "mt5") or model.training:
+        return False  # (in training mode the model's own forward applies dropout; this step would not)
     if not all(hasattr(model, name) for name in ("decoder", "lm_head", "encoder")):
         return False
     if getattr(cfg, "_attn_implementation", None) not in ("sdpa", "eager"):

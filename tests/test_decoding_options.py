@@ -66,6 +66,7 @@ def test_engines_and_attention_kernels_match_generate(kind, engine, attention):
 def test_auto_engine_picks_fast_step_for_t5_only():
     assert fast_t5.supports(make_tiny_model("t5")) and fast_t5.supports(make_tiny_model("t5v1.1"))
     assert not fast_t5.supports(make_tiny_model("bart"))
+    assert not fast_t5.supports(make_tiny_model("t5").train()), "dropout: training mode keeps the HF forward"
 
 
 def test_fast_engine_drop_finished_matches_generate():
