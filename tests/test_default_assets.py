@@ -137,7 +137,9 @@ def test_greedy_outputs_are_nontrivial(greedy, test_rows):
     _, _, predictions = greedy
     assert len(set(predictions)) >= N_DECODE // 2
     scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
-    scores = [scorer.score(r["target"], p)["rougeL"].fmeasure for r, p in zip(test_rows, predictions)]
+    scores = [
+        scorer.score(r["target"], p)["rougeL"].fmeasure for r, p in zip(test_rows, predictions, strict=False)
+    ]
     assert sum(s > 0 for s in scores) >= N_DECODE // 4
     assert sum(s == 1.0 for s in scores) < N_DECODE  # partly wrong, too
 
@@ -186,7 +188,7 @@ def test_training_record_and_examples(info, greedy):
     _, _, predictions = greedy
     recorded = [e["prediction"] for e in info["examples"]]
     # recorded in a batch of 32 at training time; allow a rare argmax tie flip from a different batch shape
-    assert sum(a == b for a, b in zip(recorded, predictions)) >= len(recorded) - 1
+    assert sum(a == b for a, b in zip(recorded, predictions, strict=False)) >= len(recorded) - 1
 
 
 def test_candidates_file(test_rows, greedy):
@@ -199,7 +201,7 @@ def test_candidates_file(test_rows, greedy):
         assert all(isinstance(c, str) for c in rec["candidates"])
     _, _, predictions = greedy
     firsts = [rec["candidates"][0] for rec in records[:N_DECODE]]
-    assert sum(a == b for a, b in zip(firsts, predictions)) >= N_DECODE - 1
+    assert sum(a == b for a, b in zip(firsts, predictions, strict=True)) >= N_DECODE - 1
 
 
 def test_bad_split_is_a_clear_error():

@@ -58,7 +58,9 @@ def make_tiny_model(
         if kind == "t5v1.1":
             # transformers 5 always ties T5's config (tie_word_embeddings=False only turns off output scaling),
             # so untie by hand: an lm_head of its own, as the T5 v1.1 / Flan-T5 checkpoints have
-            head = torch.randn_like(model.lm_head.weight) * init_scale  # HF init of an untied head: factor * 1.0
+            head = (
+                torch.randn_like(model.lm_head.weight) * init_scale
+            )  # HF init of an untied head: factor * 1.0
             model.lm_head.weight = torch.nn.Parameter(head)
         with torch.no_grad():
             model.lm_head.weight[1] *= 2.5  # EOS reachable, so some rows stop early
