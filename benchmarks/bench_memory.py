@@ -31,8 +31,25 @@ import torch
 torch.set_num_threads({threads})
 mode, model_dir, data, out = sys.argv[1:5]
 start = time.perf_counter()
+marks = {{}}
+
+
+def peak_mb():  # VmHWM: this process's peak resident set so far
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+
+
 if mode == "cli":
+    import t5score.runner as runner
     from t5score.cli import main
+    merge = runner.merge_parts
+
+    def merge_parts(*args, **kwargs):  # the predict loop is over: note its peak, then merge as usual
+        marks["predict_loop_peak_mb"] = peak_mb()
+        return merge(*args, **kwargs)
+
+    runner.merge_parts = merge_parts
     rc = main(["predict", "--model.name_or_path", model_dir, "--data.path", data, "--data.batch_size", "16",
                "--data.source_column", "source", "--model.max_new_tokens", "{new_tokens}", "--model.capture", "stats",
                "--output_dir", out, "--trainer.accelerator", "cpu"])
@@ -43,7 +60,7 @@ else:
     records = Predictor.from_pretrained(model_dir).predict_records(texts, batch_size=16, max_new_tokens={new_tokens})
     assert len(records) == len(texts)
 print(json.dumps({{"maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                   "wall_s": time.perf_counter() - start}}))
+                   "wall_s": time.perf_counter() - start, **marks}}))
 """
 
 
@@ -93,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     for mode in args.modes:
         a, b = results[f"{mode} {lo} rows"]["maxrss_mb"], results[f"{mode} {hi} rows"]["maxrss_mb"]
         growth[mode] = (b - a) / a
+        if mode == "cli":  # the decoding loop alone, before the final merge of the parts
+            a, b = (results[f"cli {n} rows"]["predict_loop_peak_mb"] for n in (lo, hi))
+            growth["cli predict loop (before merge)"] = (b - a) / a
     payload = {"workload": {"rows": args.rows, "new_tokens": args.new_tokens, "source_len": f"{args.source_len // 2}-"
                             f"{args.source_len}", "model": SMALL, "batch_size": 16, "capture": "stats",
                             "threads": args.threads},

@@ -143,16 +143,24 @@ def _memory_section(d: dict) -> tuple[list[str], tuple]:
         f"{w['new_tokens']} new tokens per row. `cli` = `t5score predict` (per-batch Parquet parts, merged at "
         "the end); `api` = `Predictor.predict_records`, which returns every record in memory by design.",
         "",
-        "| run | peak RSS MB | wall s |",
-        "|---|---:|---:|",
+        "| run | peak RSS MB | peak RSS MB before the final merge | wall s |",
+        "|---|---:|---:|---:|",
     ]
     for name, r in d["results"].items():
-        lines.append(f"| {name} | {r['maxrss_mb']:.0f} | {r['wall_s']:.0f} |")
+        loop = r.get("predict_loop_peak_mb")
+        loop = "-" if loop is None else f"{loop:.0f}"
+        lines.append(f"| {name} | {r['maxrss_mb']:.0f} | {loop} | {r['wall_s']:.0f} |")
     lines.append("")
     lines += [f"Growth {min(w['rows'])} -> {max(w['rows'])} rows: "
               + ", ".join(f"{k} {100 * v:+.1f}%" for k, v in d["growth"].items()), ""]  # fmt: skip
-    target = ("peak memory growth 1,000 -> 4,000 rows (CLI)", d["growth"].get("cli"), "<= +10%", None)
-    return lines, target
+    targets = [
+        ("peak memory growth 1,000 -> 4,000 rows (CLI, whole run)", d["growth"].get("cli"), "<= +10%", None)
+    ]
+    loop = d["growth"].get("cli predict loop (before merge)")
+    if loop is not None:
+        targets.append(("peak memory growth 1,000 -> 4,000 rows (CLI predict loop, before merge)", loop,
+                        "(diagnostic)", None))  # fmt: skip
+    return lines, targets
 
 
 def render(folder: Path, command: str) -> str:
@@ -193,7 +201,7 @@ def render(folder: Path, command: str) -> str:
     if memory:
         lines, t = _memory_section(memory)
         body += lines
-        targets.append(t)
+        targets += t
     if int8:
         body += _int8_section(int8)
     out += [
@@ -208,7 +216,7 @@ def render(folder: Path, command: str) -> str:
         elif minimum is not None:
             met = "yes" if value >= minimum else "**no**"
         elif "growth" in name:
-            met = "yes" if value <= 0.10 else "**no**"
+            met = ("yes" if value <= 0.10 else "**no**") if "diagnostic" not in goal else "-"
         elif "full" in name:
             met = "yes" if value <= 1.5 else "**no**"
         else:
