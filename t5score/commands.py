@@ -59,6 +59,7 @@ def build_cli(module_cls, datamodule_cls, args: list[str], output_dir: str) -> T
         trainer_defaults=TRAINER_DEFAULTS,
         save_config_callback=None,
         seed_everything_default=False,
+        auto_configure_optimizers=False,  # inference only: no --optimizer / --lr_scheduler
         subclass_mode_model=False,
         subclass_mode_data=False,
         parser_kwargs={"prog": f"t5score {command}"},
