@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--max-source-length", type=int, default=256)
     parser.add_argument("--new-tokens", type=int, default=48)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="numbers, not timings: one thread is enough")
     args = parser.parse_args(argv)
     at_start = machine()
     torch.set_num_threads(args.threads)

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     for part in args.only:
         cmd = [sys.executable, str(HERE / f"bench_{part}.py"), "--out", str(args.bench_dir / f"{part}.json")]
-        if part != "memory":  # peak memory is measured with one thread (see bench_memory.py)
+        if part in ("decode", "scoring"):  # memory and int8 effects do not depend on threads: they use one
             cmd += ["--threads", str(args.threads)]
         if part == "decode":
             cmd += ["--device", args.device, "--dtype", args.dtype]
