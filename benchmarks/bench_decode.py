@@ -205,7 +205,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--naive-reps", type=int, default=1, help="full runs of the (slow) no-cache loop")
     parser.add_argument("--skip", nargs="*", default=[], help="contender names to leave out (e.g. compile)")
+    parser.add_argument("--ct2-mkl", action="store_true",
+                        help="CT2_USE_MKL=1: CTranslate2 uses Intel MKL also on non-Intel CPUs (default: oneDNN there)")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.ct2_mkl:
+        os.environ["CT2_USE_MKL"] = "1"  # read once, when ctranslate2 first runs
     torch.set_num_threads(args.threads)
     at_start = machine()
     work = Workload(args)

@@ -94,6 +94,27 @@ def _decode_section(d: dict) -> tuple[list[str], list[tuple]]:
     return lines, targets
 
 
+def _extra_decode_section(name: str, d: dict) -> list[str]:
+    """A compact table for an additional decode run (other threads or options), e.g. ``decode-1thread.json``."""
+    res, w = d["results"], d["workload"]
+    gen = res.get(GENERATE, {}).get("median_s")
+    m = d.get("machine", {})
+    lines = [
+        f"### Additional decode run `{name}`: {w['threads']} thread(s), {w['reps']} repetitions",
+        "",
+        f"Command: `{d.get('command')}`; load {m.get('load_average')} at its start.",
+        "",
+        "| contender | median s | runs (s) | speed vs generate |",
+        "|---|---:|---|---:|",
+    ]
+    for key, r in res.items():
+        runs = ", ".join(f"{x:.2f}" for x in r["runs_s"])
+        lines.append(
+            f"| {key} | {r['median_s']:.2f} | {runs} | {_fmt(gen / r['median_s'] if gen else None)}x |"
+        )
+    return lines + [""]
+
+
 def _int8_section(d: dict) -> list[str]:
     lines = [
         "## What int8 does to the numbers (trained model)",
@@ -202,6 +223,8 @@ def render(folder: Path, command: str) -> str:
         lines, t = _memory_section(memory)
         body += lines
         targets += t
+    for extra in sorted(folder.glob("decode-*.json")):
+        body += _extra_decode_section(extra.stem, json.loads(extra.read_text()))
     if int8:
         body += _int8_section(int8)
     out += [
