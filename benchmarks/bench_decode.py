@@ -235,8 +235,9 @@ def main(argv: list[str] | None = None) -> int:
             start = time.perf_counter()
             translator = work.ct2_translator(kind)
             setup[f"CTranslate2 convert {kind} [s]"] = time.perf_counter() - start
-            contenders[f"CTranslate2 {kind} + token_stats"] = lambda t=translator: work.ct2(t)
-            contenders[f"CTranslate2 {kind}, tokens only (no logits, no statistics)"] = lambda t=translator: (
+            name = f"CTranslate2 {kind}" + (" (MKL forced)" if args.ct2_mkl else "")
+            contenders[f"{name} + token_stats"] = lambda t=translator: work.ct2(t)
+            contenders[f"{name}, tokens only (no logits, no statistics)"] = lambda t=translator: (
                 work.ct2_tokens_only(t)
             )
     except ImportError:
