@@ -224,7 +224,18 @@ def render(folder: Path, command: str) -> str:
         body += lines
         targets += t
     for extra in sorted(folder.glob("decode-*.json")):
-        body += _extra_decode_section(extra.stem, json.loads(extra.read_text()))
+        d = json.loads(extra.read_text())
+        body += _extra_decode_section(extra.stem, d)
+        res = d["results"]
+        for other in (
+            GENERATE,
+            *(k for k in res if k.startswith("CTranslate2 float32") and "token_stats" in k),
+        ):
+            if STATS in res and other in res:
+                goal, low = (">= 1.3x", 1.3) if other == GENERATE else (">= 1.0x", 1.0)
+                label = "HF generate" if other == GENERATE else other.replace(" + token_stats", "")
+                ratio = res[other]["median_s"] / res[STATS]["median_s"]
+                targets.append((f"engine throughput vs {label} (run {extra.stem})", ratio, goal, low))
     if int8:
         body += _int8_section(int8)
     out += [
