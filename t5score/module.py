@@ -62,6 +62,8 @@ class Seq2SeqPredictor(L.LightningModule):
         score_references: When the data has a target column, also score the references teacher-forced.
         eos_check_every: Check for "all rows finished" every N steps (fewer host syncs on GPU).
         drop_finished: Remove finished rows from the batch as decoding goes on.
+        quantize: "none", or "int8" for dynamic int8 quantisation of the linear layers (CPU; opt-in: it
+            changes the logits slightly, see reports/benchmarks.md).
     """
 
     def __init__(
@@ -78,6 +80,7 @@ class Seq2SeqPredictor(L.LightningModule):
         score_references: bool = True,
         eos_check_every: int = 1,
         drop_finished: bool = False,
+        quantize: str = "none",
     ):
         super().__init__()
         self.options = DecodeOptions(
@@ -85,6 +88,11 @@ class Seq2SeqPredictor(L.LightningModule):
             num_samples=num_samples, temperature=temperature, top_p=top_p, seed=seed,
             eos_check_every=eos_check_every, drop_finished=drop_finished,
         )  # fmt: skip
+        from t5score.quantize import QUANTIZE_MODES
+
+        if quantize not in QUANTIZE_MODES:
+            raise ValueError(f"quantize must be one of {QUANTIZE_MODES}, got {quantize!r}")
+        self.quantize = quantize
         self.name_or_path = name_or_path
         self.max_new_tokens_given = max_new_tokens is not None
         self.do_score_references = score_references
@@ -94,7 +102,10 @@ class Seq2SeqPredictor(L.LightningModule):
 
     def configure_model(self) -> None:
         if self.model is None:
+            from t5score.quantize import apply_quantize
+
             self.model, self.tokenizer = load_model_and_tokenizer(self.name_or_path)
+            self.model = apply_quantize(self.model, self.quantize)
             default = getattr(self.model.generation_config, "max_new_tokens", None)
             if not self.max_new_tokens_given and default:
                 self.options.max_new_tokens = int(default)

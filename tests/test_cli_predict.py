@@ -170,3 +170,18 @@ def test_bf16_mixed_precision_runs_and_keeps_float32_statistics(t5_dir, input_fi
         for a, b in zip(bf16.loc[ok, "token_logprobs"], fp32.loc[ok, "token_logprobs"], strict=True)
     ]
     assert max(first) < 0.5
+
+
+def test_int8_quantize_is_opt_in_and_keeps_rows(t5_dir, input_file, tmp_path):
+    fp32 = _predict(t5_dir, input_file, tmp_path / "fp32")
+    int8 = _predict(t5_dir, input_file, tmp_path / "int8", "--model.quantize", "int8")
+    assert int8["id"].tolist() == fp32["id"].tolist()
+    run = json.loads((tmp_path / "fp32" / "run.json").read_text())
+    assert run["config"]["model"]["quantize"] == "none"  # off unless asked for
+    ok = fp32["error"].isna()
+    # int8 perturbs the logits: the first token's log-probability moves, but stays near float32's
+    first = [
+        abs(a[0] - b[0])
+        for a, b in zip(int8.loc[ok, "token_logprobs"], fp32.loc[ok, "token_logprobs"], strict=True)
+    ]
+    assert max(first) < 0.5
