@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import lightning as L
 import torch
 from torch.utils.data import Sampler
+from transformers.optimization import Adafactor
 
 IGNORE_INDEX = -100  # label value the HF seq2seq loss ignores
 
@@ -115,19 +116,28 @@ class Seq2SeqFitModule(L.LightningModule):
     """Teacher-forced cross-entropy training of a Hugging Face seq2seq model.
 
     Logs ``train_loss`` per step and ``val_loss`` (token-weighted mean over the whole validation set)
-    per validation epoch. AdamW with linear warm-up then cosine decay to 10% of the peak rate.
+    per validation epoch. Linear warm-up then cosine decay to 10% of the peak rate.
+
+    ``optimizer="adafactor"`` (default) is T5's own optimizer with parameter-scaled updates: T5 does not
+    scale attention scores by 1/sqrt(d), so AdamW's fixed-size steps quickly blow up the small query
+    weights and saturate attention; a tiny T5 trained from scratch with AdamW learns to ignore its
+    source. ``"adamw"`` is available for models that do not have this problem.
     """
 
     def __init__(
         self,
         model: torch.nn.Module,
-        learning_rate: float = 1e-3,
-        weight_decay: float = 0.01,
+        learning_rate: float = 5e-3,
+        weight_decay: float = 0.0,
+        optimizer: str = "adafactor",
         warmup_steps: int = 100,
         total_steps: int | None = None,
     ) -> None:
         super().__init__()
+        if optimizer not in ("adafactor", "adamw"):
+            raise ValueError(f"optimizer must be 'adafactor' or 'adamw', got {optimizer!r}")
         self.model = model
+        self.optimizer_name = optimizer
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.warmup_steps = warmup_steps
@@ -161,10 +171,16 @@ class Seq2SeqFitModule(L.LightningModule):
         decay, no_decay = [], []
         for name, param in self.model.named_parameters():
             (no_decay if param.ndim < 2 or "layer_norm" in name else decay).append(param)
-        optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": self.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=self.learning_rate,
-        )
+        groups = [
+            {"params": decay, "weight_decay": self.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
+        if self.optimizer_name == "adafactor":
+            optimizer = Adafactor(
+                groups, lr=self.learning_rate, scale_parameter=True, relative_step=False, warmup_init=False
+            )
+        else:
+            optimizer = torch.optim.AdamW(groups, lr=self.learning_rate)
         total = self.total_steps or self.trainer.estimated_stepping_batches
         warmup = self.warmup_steps
 

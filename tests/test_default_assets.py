@@ -180,6 +180,29 @@ def test_recorded_validation_loss_matches_shipped_weights(loaded, info):
     assert total / tokens == pytest.approx(info["validation"]["loss"], abs=2e-3)
 
 
+def test_model_uses_its_source(loaded, info):
+    """Teacher-forced loss is lower with the true source than with another row's source."""
+    tokenizer, model = loaded
+    rows = read_jsonl(default_data_path("validation"))[:60]
+    args = info["arguments"]
+
+    def mean_loss(sources: list[str]) -> float:
+        total, tokens = 0.0, 0
+        with torch.no_grad():
+            for source, row in zip(sources, rows, strict=True):
+                enc = tokenizer(
+                    source, max_length=args["max_source_length"], truncation=True, return_tensors="pt"
+                )
+                labels = tokenizer(row["target"], return_tensors="pt")["input_ids"]
+                total += float(model(**enc, labels=labels).loss) * labels.shape[1]
+                tokens += labels.shape[1]
+        return total / tokens
+
+    true_loss = mean_loss([r["source"] for r in rows])
+    rotated = mean_loss([rows[(i + 37) % len(rows)]["source"] for i in range(len(rows))])
+    assert true_loss < rotated - 0.05
+
+
 def test_training_record_and_examples(info, greedy):
     assert info["seed"] == info["arguments"]["seed"]
     assert info["train_wall_seconds"] > 0 and info["optimizer_steps"] > 0
