@@ -29,42 +29,59 @@ def add_rouge(frame: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def summarize_predictions(frame: pd.DataFrame, n_bins: int = 15) -> dict[str, Any]:
-    """Corpus metrics of a predictions table; rows with an error are counted, not averaged."""
-    from t5score.metrics.summary import summarize_records
+REF_LISTS = ["ref_top1_probs", "ref_top1_correct", "ref_logprob", "ref_num_tokens"]
 
+
+def row_counts(frame: pd.DataFrame) -> dict[str, Any]:
+    """Row counts of a predictions table (errors, non-finite logits, truncated inputs, finished rows)."""
     ok = frame["error"].isna()
-    summary: dict[str, Any] = {
+    return {
         "rows": len(frame),
         "rows_with_error": int((~ok).sum()),
         "rows_nonfinite": int(frame["error"].fillna("").str.startswith("non-finite").sum()),
         "rows_truncated": int(frame["truncated"].sum()),
         "rows_finished": int(frame["finished"].sum()),
     }
-    clean = frame[ok]
-    if "ref_top1_probs" in clean and clean["ref_top1_probs"].isna().all():
-        clean = clean.drop(columns=["ref_top1_probs", "ref_top1_correct", "ref_logprob", "ref_num_tokens"])
-    summary.update(summarize_records(clean.reset_index(drop=True), n_bins=n_bins))
-    return summary
+
+
+class PredictFinisher:
+    """ROUGE per chunk and streaming corpus metrics (:class:`~t5score.metrics.summary.RecordSummary`)."""
+
+    def __init__(self, rows: list[SourceRow], module, n_bins: int = 15):
+        from t5score.metrics.summary import RecordSummary
+
+        self.module = module
+        self.targets = any(r.target is not None for r in rows)
+        sampled = bool(module.options.num_samples)
+        self.references = self.targets and getattr(module, "do_score_references", False) and not sampled
+        self.metrics = RecordSummary(n_bins)
+
+    def chunk(self, frame: pd.DataFrame) -> pd.DataFrame:
+        if self.targets:
+            add_rouge(frame)
+        clean = frame[frame["error"].isna()]
+        self.metrics.update(clean if self.references else clean.drop(columns=REF_LISTS))
+        return frame if self.module.options.num_samples else frame.drop(columns=["sample_index"])
+
+    def summary(self, rows: pd.DataFrame) -> dict[str, Any]:
+        summary = row_counts(rows) | self.metrics.compute()
+        has = (
+            rows["target"].notna() & rows["prediction"].notna() & rows["error"].isna() if self.targets else []
+        )
+        if self.targets and has.any():
+            means = {key: float(rows.loc[has, key].astype(float).mean()) for key in ROUGE_KEYS}
+            summary["rouge"] = means | {"rouge_rows": int(has.sum())}
+        if self.module.options.capture == "full" and self.module.output_dir is not None:
+            from t5score.logits_store import merge_index
+
+            merge_index(self.module.output_dir / "logits")
+        return summary
 
 
 def predict_spec(rows: list[SourceRow], module) -> RunSpec:
     samples = max(module.options.num_samples, 1)
     expected = [(r.position, s if module.options.num_samples else None) for r in rows for s in range(samples)]
-    key = ["position", "sample_index"]
-
-    def finish(frame: pd.DataFrame):
-        frame = frame.copy()
-        rouge = add_rouge(frame) if frame["target"].notna().any() else {}
-        summary = summarize_predictions(frame)
-        if rouge:
-            summary["rouge"] = rouge
-        if module.options.capture == "full" and module.output_dir is not None:
-            from t5score.logits_store import merge_index
-
-            merge_index(module.output_dir / "logits")
-        if not module.options.num_samples:
-            frame = frame.drop(columns=["sample_index"])
-        return frame, summary
-
-    return RunSpec("predict", "predictions.parquet", PredictionRecord, expected, key, finish)
+    finisher = PredictFinisher(rows, module)
+    return RunSpec(
+        "predict", "predictions.parquet", PredictionRecord, expected, ["position", "sample_index"], finisher
+    )

@@ -202,19 +202,30 @@ class CandidateReranker(L.LightningModule):
         return frame_to_records(frame)
 
 
-def rerank_spec(frame: pd.DataFrame, module: CandidateReranker) -> RunSpec:
-    def finish(merged: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
-        from t5score.meta_evaluation import add_rouge, meta_evaluate
+class RerankFinisher:
+    """ROUGE of each candidate against its reference per chunk; meta-evaluation over all rows."""
+
+    def __init__(self, frame: pd.DataFrame, module: CandidateReranker):
+        self.options = module.options
+        self.references = bool(frame["reference"].notna().any())
+
+    def chunk(self, merged: pd.DataFrame) -> pd.DataFrame:
+        from t5score.meta_evaluation import add_rouge
 
         merged = merged.copy()
         merged["candidate_index"] = merged["candidate_index"].astype("Int64")
         merged["rank"] = merged["rank"].astype("Int64")
-        if merged["reference"].notna().any():
-            merged = add_rouge(merged)
-        summary = meta_evaluate(merged)
-        summary["rank_by"], summary["score"] = module.options["rank_by"], module.options["score"]
-        empty = [c for c in merged.columns if c.startswith("score_") and merged[c].isna().all()]
-        return merged.drop(columns=empty), summary
+        return add_rouge(merged) if self.references else merged
 
+    def summary(self, rows: pd.DataFrame) -> dict[str, Any]:
+        from t5score.meta_evaluation import meta_evaluate
+
+        summary = meta_evaluate(rows)
+        summary["rank_by"], summary["score"] = self.options["rank_by"], self.options["score"]
+        return summary
+
+
+def rerank_spec(frame: pd.DataFrame, module: CandidateReranker) -> RunSpec:
     expected = [(p,) for p in frame["position"]]
-    return RunSpec("rerank", "reranked.parquet", RerankRecord, expected, ["position"], finish)
+    finisher = RerankFinisher(frame, module)
+    return RunSpec("rerank", "reranked.parquet", RerankRecord, expected, ["position"], finisher, ("score_",))

@@ -1,7 +1,9 @@
 """One run from start to finish: output folder, resume, the Lightning predict loop, merge and reports.
 
 Shared by ``predict``, ``score`` and ``rerank``: each gives its module, data module, record type and a
-``finish`` function that turns the merged table into a summary.
+:class:`Finisher` that completes the merged rows chunk by chunk (e.g. ROUGE) and then summarises them.
+Finishing streams: the output file is written chunk by chunk, and what stays in memory for the summary
+and the report is the row table without its per-token list columns (``token_entropies`` excepted).
 """
 
 from __future__ import annotations
@@ -11,16 +13,23 @@ import platform
 import shutil
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
+import pyarrow as pa
 
 from t5score.io import InputError
-from t5score.writer import PredictionWriter, done_batches, merge_parts
+from t5score.writer import (
+    PredictionWriter,
+    TableWriter,
+    arrow_schema,
+    done_batches,
+    drop_columns,
+    merge_parts,
+)
 
 MARKERS = ("run_config.json", "run.json", "parts")  # files that identify a t5score run folder
 
@@ -85,6 +94,18 @@ def _leave_process_group() -> None:
         dist.destroy_process_group()
 
 
+class Finisher(Protocol):
+    """Completes the merged rows of one kind of run."""
+
+    def chunk(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """One merged chunk (in output order) -> the rows to write (e.g. with ROUGE columns added)."""
+        ...
+
+    def summary(self, rows: pd.DataFrame) -> dict[str, Any]:
+        """The run's summary from the row table (all rows, list columns left out but ``token_entropies``)."""
+        ...
+
+
 @dataclass
 class RunSpec:
     """What differs between predict, score and rerank runs."""
@@ -94,7 +115,40 @@ class RunSpec:
     record_type: type
     expected_keys: list[tuple]  # every key the merged table must have
     key: list[str]  # key columns, e.g. ["position"]
-    finish: Callable[[pd.DataFrame], tuple[pd.DataFrame, dict[str, Any]]]  # merged table -> (table, summary)
+    finisher: Finisher
+    drop_if_empty: tuple[str, ...] = ()  # column-name prefixes dropped when all null (e.g. "score_")
+
+
+KEPT_LISTS = ("token_entropies",)  # list columns the report needs (entropy histogram)
+
+
+def finish_rows(output_dir: Path, spec: RunSpec) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Merge the parts into ``<output_dir>/<output_name>`` chunk by chunk; return the row table and summary."""
+    out = TableWriter(output_dir / spec.output_name, arrow_schema(spec.record_type))
+    tables = []
+    try:
+        for merged in merge_parts(output_dir, spec.expected_keys, spec.key, spec.record_type):
+            frame = spec.finisher.chunk(merged.to_pandas())
+            out.write(frame.drop(columns=["position"], errors="ignore"))
+            lists = [c for c in frame.columns if c not in KEPT_LISTS and _is_list(out.schema, merged, c)]
+            tables.append(frame.drop(columns=lists))
+    except BaseException:
+        out.abort()
+        raise
+    out.close()
+    rows = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
+    empty = [c for c in rows.columns if c.startswith(spec.drop_if_empty) and rows[c].isna().all()]
+    if empty:
+        drop_columns(output_dir / spec.output_name, empty)
+        rows = rows.drop(columns=empty)
+    return rows, spec.finisher.summary(rows)
+
+
+def _is_list(written: pa.Schema | None, merged: pa.Table, column: str) -> bool:
+    for schema in (merged.schema, written):
+        if schema is not None and column in schema.names:
+            return pa.types.is_list(schema.field(column).type)
+    return False
 
 
 def run(
@@ -116,9 +170,7 @@ def run(
     _leave_process_group()  # rank 0 merges alone: metrics over the merged table need no cross-rank sync
     if not rank_zero:
         return None
-    frame = merge_parts(output_dir, spec.output_name, spec.expected_keys, spec.key, spec.record_type)
-    frame, summary = spec.finish(frame)
-    frame.drop(columns=["position"], errors="ignore").to_parquet(output_dir / spec.output_name, index=False)
+    frame, summary = finish_rows(output_dir, spec)
     shutil.rmtree(
         output_dir / "parts", ignore_errors=True
     )  # merged: the per-batch parts are no longer needed

@@ -171,8 +171,13 @@ class Seq2SeqScorer(L.LightningModule):
         return records
 
 
-def score_spec(rows: list[SourceRow]) -> RunSpec:
-    def finish(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
+class ScoreFinisher:
+    """Score runs add nothing per row; the summary is computed from the scalar columns."""
+
+    def chunk(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return frame
+
+    def summary(self, frame: pd.DataFrame) -> dict[str, Any]:
         ok = frame["error"].isna()
         summary: dict[str, Any] = {"rows": len(frame), "rows_with_error": int((~ok).sum()),
                                    "rows_truncated": int(frame["truncated"].sum())}  # fmt: skip
@@ -184,9 +189,11 @@ def score_spec(rows: list[SourceRow]) -> RunSpec:
         for col in [c for c in frame.columns if c.startswith("score_")]:
             values = frame.loc[ok, col].dropna()
             summary[f"mean_{col}"] = float(values.mean()) if len(values) else None
-        empty = [c for c in frame.columns if c.startswith("score_") and frame[c].isna().all()]
-        return frame.drop(columns=empty), summary
+        return summary
 
+
+def score_spec(rows: list[SourceRow]) -> RunSpec:
+    expected = [(r.position,) for r in rows]
     return RunSpec(
-        "score", "scores.parquet", ScoreRecord, [(r.position,) for r in rows], ["position"], finish
+        "score", "scores.parquet", ScoreRecord, expected, ["position"], ScoreFinisher(), ("score_",)
     )

@@ -25,7 +25,7 @@ def _row_label(df: pd.DataFrame, i: int) -> str:
         if key in df.columns:
             value = df[key].iloc[i]
             return f"row {i} ({key}={value.item() if isinstance(value, np.generic) else value!r})"
-    return f"row {i}"
+    return f"row {i + df.attrs.get('row_offset', 0)}"
 
 
 def _lists(df: pd.DataFrame, column: str) -> list[np.ndarray]:
@@ -75,23 +75,15 @@ def _is_01(v: np.ndarray) -> np.ndarray:
     return (v == 0) | (v == 1)
 
 
-def _calibration(
-    conf: list[np.ndarray], correct: list[np.ndarray], n_bins: int, prefix: str
+def _calibration_compute_keys(
+    errors: list[CalibrationError], brier: BrierScore, prefix: str
 ) -> dict[str, Any]:
-    """Calibration keys of already-checked per-row confidences and 0/1 correctness."""
-    flat_conf = torch.from_numpy(np.concatenate(conf)) if conf else torch.zeros(0, dtype=torch.float64)
-    flat_correct = (
-        torch.from_numpy(np.concatenate(correct)) if correct else torch.zeros(0, dtype=torch.float64)
-    )
+    """ECE / RMSCE / MCE, Brier score and reliability bins of accumulated calibration metrics."""
     out: dict[str, Any] = {}
-    for key, norm in (("ece", "l1"), ("rmsce", "l2"), ("mce", "max")):
-        metric = CalibrationError(n_bins=n_bins, norm=norm)
-        metric.update(flat_conf, flat_correct)
+    for key, metric in zip(("ece", "rmsce", "mce"), errors, strict=True):
         out[prefix + key] = _number(metric.compute())
-    brier = BrierScore()
-    brier.update(flat_conf, flat_correct)
     out[prefix + "brier"] = _number(brier.compute())
-    bins = metric.reliability()
+    bins = errors[0].reliability()
     out[prefix + "reliability"] = {
         "lower": bins.lower.tolist(),
         "upper": bins.upper.tolist(),
@@ -100,6 +92,112 @@ def _calibration(
         "count": bins.count.tolist(),
     }
     return out
+
+
+class RecordSummary:
+    """Corpus metrics of a predictions table fed chunk by chunk; memory does not grow with the rows.
+
+    ``update(df)`` takes one chunk of rows (a DataFrame with the columns :func:`summarize_records`
+    describes; every chunk must have the same optional columns), ``compute()`` returns the dict of
+    :func:`summarize_records`. Every number comes from metric states (sums and per-bin counts), so
+    ``RecordSummary`` over chunks equals ``summarize_records`` over the whole table.
+    """
+
+    def __init__(self, n_bins: int = 15) -> None:
+        self.n_bins = n_bins
+        self.rows = self.rows_with_tokens = self.tokens = 0
+        self.entropy, self.loglik = TokenEntropy(), SequenceLogLikelihood()
+        self.top1 = MeanMetric().set_dtype(torch.float64)
+        self.ref: dict[str, Any] | None = None  # ref_logprob / ref_num_tokens seen: counts and a metric
+        self.calibration: dict[str, tuple] = {}  # prefix ("ref_" or "") -> (3 CalibrationError, BrierScore)
+
+    def _calibration_update(self, prefix: str, conf: list[np.ndarray], correct: list[np.ndarray]) -> None:
+        if prefix not in self.calibration:
+            norms = ("l1", "l2", "max")
+            self.calibration[prefix] = (
+                [CalibrationError(n_bins=self.n_bins, norm=n) for n in norms],
+                BrierScore(),
+            )
+        errors, brier = self.calibration[prefix]
+        flat_conf = torch.from_numpy(np.concatenate(conf)) if conf else torch.zeros(0, dtype=torch.float64)
+        flat_correct = (
+            torch.from_numpy(np.concatenate(correct)) if correct else torch.zeros(0, dtype=torch.float64)
+        )
+        for metric in (*errors, brier):
+            metric.update(flat_conf, flat_correct)
+
+    def update(self, df: pd.DataFrame) -> RecordSummary:
+        """Add one chunk of rows (row labels in errors use its ``id``/``position`` columns)."""
+        missing = [c for c in ("token_logprobs", "token_entropies", "top1_probs") if c not in df.columns]
+        if missing:
+            raise ValueError(f"Predictions table lacks column(s) {missing}; it has {list(df.columns)}")
+        offset, self.rows = self.rows, self.rows + len(df)
+        df = df.reset_index(drop=True)
+        df.attrs["row_offset"] = offset
+        logprobs, entropies, top1 = (
+            _lists(df, c) for c in ("token_logprobs", "token_entropies", "top1_probs")
+        )
+        for column, rows in (("token_entropies", entropies), ("top1_probs", top1)):
+            for i, (lp, other) in enumerate(zip(logprobs, rows, strict=True)):
+                if len(other) != len(lp):
+                    raise ValueError(
+                        f"{_row_label(df, i)}: field {column!r} has {len(other)} values but token_logprobs has {len(lp)}"
+                    )
+        _check_values(df, "token_logprobs", logprobs, lambda v: v <= 1e-4, "log-probabilities <= 0")
+        _check_values(
+            df, "token_entropies", entropies, lambda v: (v >= -1e-6) & np.isfinite(v), "entropies >= 0"
+        )
+        _check_values(df, "top1_probs", top1, lambda v: (v >= 0) & (v <= 1), "probabilities in [0, 1]")
+        keep = [i for i, lp in enumerate(logprobs) if len(lp) > 0]
+        self.rows_with_tokens += len(keep)
+        self.tokens += int(sum(len(logprobs[i]) for i in keep))
+        for start in range(0, len(keep), CHUNK_ROWS):
+            rows = keep[start : start + CHUNK_ROWS]
+            lp, mask = _padded([logprobs[i] for i in rows])
+            ent, _ = _padded([entropies[i] for i in rows])
+            self.loglik.update(lp, mask)
+            self.entropy.update(entropies=ent, mask=mask)
+            self.top1.update(torch.from_numpy(np.concatenate([top1[i] for i in rows])))
+        if "ref_logprob" in df.columns and "ref_num_tokens" in df.columns:
+            self.ref = self.ref or {"rows": 0, "metric": SequenceLogLikelihood()}
+            _reference_update(df, self.ref)
+        if "ref_top1_probs" in df.columns and "ref_top1_correct" in df.columns:
+            conf, correct = _lists(df, "ref_top1_probs"), _lists(df, "ref_top1_correct")
+            for i, (c, y) in enumerate(zip(conf, correct, strict=True)):
+                if len(c) != len(y):
+                    raise ValueError(
+                        f"{_row_label(df, i)}: 'ref_top1_probs' and 'ref_top1_correct' differ in length"
+                    )
+            _check_values(
+                df, "ref_top1_probs", conf, lambda v: (v >= 0) & (v <= 1), "probabilities in [0, 1]"
+            )
+            _check_values(df, "ref_top1_correct", correct, _is_01, "0/1 or bool")
+            self._calibration_update("ref_", conf, correct)
+        if "correct" in df.columns:
+            self._calibration_update("", *_free_running(df, [logprobs[i] for i in keep], keep))
+        return self
+
+    def compute(self) -> dict[str, Any]:
+        """The corpus metrics of every row added so far (keys of :func:`summarize_records`)."""
+        some = self.rows_with_tokens > 0
+        out: dict[str, Any] = {
+            "num_rows": self.rows,
+            "num_rows_with_tokens": self.rows_with_tokens,
+            "num_rows_without_tokens": self.rows - self.rows_with_tokens,
+            "num_tokens": self.tokens,
+        }
+        ll = self.loglik.compute() if some else {}
+        out["mean_token_entropy"] = _number(self.entropy.compute()) if some else None
+        out["mean_top1_prob"] = _number(self.top1.compute()) if some else None
+        for key, name in (("sum", "sum_logprob"), ("mean_per_token", "mean_token_logprob"),
+                          ("mean_per_sequence", "mean_sequence_logprob"), ("perplexity", "perplexity")):  # fmt: skip
+            out[name] = _number(ll[key]) if some else None
+        if self.ref is not None:
+            out.update(_reference_compute(self.ref))
+        for prefix in ("ref_", ""):
+            if prefix in self.calibration:
+                out.update(_calibration_compute_keys(*self.calibration[prefix], prefix))
+        return out
 
 
 def summarize_records(df: pd.DataFrame, n_bins: int = 15) -> dict[str, Any]:
@@ -123,6 +221,8 @@ def summarize_records(df: pd.DataFrame, n_bins: int = 15) -> dict[str, Any]:
     * with a ``correct`` column (per-row bool, or a per-token list): the free-running ``ece``, ``rmsce``,
       ``mce``, ``brier`` and ``reliability`` of the generated tokens (confidence ``exp(token_logprobs)``).
 
+    For tables fed in chunks, :class:`RecordSummary` gives the same numbers.
+
     Example:
         >>> import pandas as pd
         >>> df = pd.DataFrame({"token_logprobs": [[-1.0, -2.0], []], "token_entropies": [[0.5, 1.5], []],
@@ -131,68 +231,28 @@ def summarize_records(df: pd.DataFrame, n_bins: int = 15) -> dict[str, Any]:
         >>> out["num_tokens"], out["mean_token_entropy"], out["mean_token_logprob"]
         (2, 1.0, -1.5)
     """
-    missing = [c for c in ("token_logprobs", "token_entropies", "top1_probs") if c not in df.columns]
-    if missing:
-        raise ValueError(f"Predictions table lacks column(s) {missing}; it has {list(df.columns)}")
-    logprobs, entropies, top1 = (_lists(df, c) for c in ("token_logprobs", "token_entropies", "top1_probs"))
-    for column, rows in (("token_entropies", entropies), ("top1_probs", top1)):
-        for i, (lp, other) in enumerate(zip(logprobs, rows, strict=True)):
-            if len(other) != len(lp):
-                raise ValueError(
-                    f"{_row_label(df, i)}: field {column!r} has {len(other)} values but token_logprobs has {len(lp)}"
-                )
-    _check_values(df, "token_logprobs", logprobs, lambda v: v <= 1e-4, "log-probabilities <= 0")
-    _check_values(df, "token_entropies", entropies, lambda v: (v >= -1e-6) & np.isfinite(v), "entropies >= 0")
-    _check_values(df, "top1_probs", top1, lambda v: (v >= 0) & (v <= 1), "probabilities in [0, 1]")
-    keep = [i for i, lp in enumerate(logprobs) if len(lp) > 0]
-    entropy, loglik, mean_top1 = (
-        TokenEntropy(),
-        SequenceLogLikelihood(),
-        MeanMetric().set_dtype(torch.float64),
-    )
-    for start in range(0, len(keep), CHUNK_ROWS):
-        rows = keep[start : start + CHUNK_ROWS]
-        lp, mask = _padded([logprobs[i] for i in rows])
-        ent, _ = _padded([entropies[i] for i in rows])
-        loglik.update(lp, mask)
-        entropy.update(entropies=ent, mask=mask)
-        mean_top1.update(torch.from_numpy(np.concatenate([top1[i] for i in rows])))
-    out: dict[str, Any] = {
-        "num_rows": len(df),
-        "num_rows_with_tokens": len(keep),
-        "num_rows_without_tokens": len(df) - len(keep),
-        "num_tokens": int(sum(len(logprobs[i]) for i in keep)),
-    }
-    ll = loglik.compute() if keep else {}
-    out["mean_token_entropy"] = _number(entropy.compute()) if keep else None
-    out["mean_top1_prob"] = _number(mean_top1.compute()) if keep else None
-    for key, name in (("sum", "sum_logprob"), ("mean_per_token", "mean_token_logprob"),
-                      ("mean_per_sequence", "mean_sequence_logprob"), ("perplexity", "perplexity")):  # fmt: skip
-        out[name] = _number(ll[key]) if keep else None
-    if "ref_logprob" in df.columns and "ref_num_tokens" in df.columns:
-        out.update(_reference_loglik(df))
-    if "ref_top1_probs" in df.columns and "ref_top1_correct" in df.columns:
-        conf, correct = _lists(df, "ref_top1_probs"), _lists(df, "ref_top1_correct")
-        for i, (c, y) in enumerate(zip(conf, correct, strict=True)):
-            if len(c) != len(y):
-                raise ValueError(
-                    f"{_row_label(df, i)}: 'ref_top1_probs' and 'ref_top1_correct' differ in length"
-                )
-        _check_values(df, "ref_top1_probs", conf, lambda v: (v >= 0) & (v <= 1), "probabilities in [0, 1]")
-        _check_values(df, "ref_top1_correct", correct, _is_01, "0/1 or bool")
-        out.update(_calibration(conf, correct, n_bins, "ref_"))
-    if "correct" in df.columns:
-        out.update(_free_running(df, [logprobs[i] for i in keep], keep, n_bins))
-    return out
+    return RecordSummary(n_bins).update(df).compute()
 
 
-def _reference_loglik(df: pd.DataFrame) -> dict[str, Any]:
+def _reference_update(df: pd.DataFrame, state: dict[str, Any]) -> None:
     sums = df["ref_logprob"].to_numpy(dtype=np.float64, na_value=np.nan)
     lengths = df["ref_num_tokens"].to_numpy(dtype=np.float64, na_value=np.nan)
     present = ~np.isnan(sums)
     for i in np.flatnonzero(present & np.isnan(lengths)):
         raise ValueError(f"{_row_label(df, int(i))}: 'ref_logprob' is set but 'ref_num_tokens' is null")
-    out: dict[str, Any] = {"ref_num_rows": int(present.sum())}
+    state["rows"] += int(present.sum())
+    if not present.any():
+        return
+    try:
+        state["metric"].update(
+            sum_logprobs=torch.from_numpy(sums[present]), num_tokens=torch.from_numpy(lengths[present])
+        )
+    except ValueError as err:
+        raise ValueError(f"Columns 'ref_logprob' / 'ref_num_tokens' (rows with a reference): {err}") from err
+
+
+def _reference_compute(state: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"ref_num_rows": state["rows"]}
     keys = (
         "ref_num_tokens",
         "ref_sum_logprob",
@@ -200,16 +260,9 @@ def _reference_loglik(df: pd.DataFrame) -> dict[str, Any]:
         "ref_mean_sequence_logprob",
         "ref_perplexity",
     )
-    if not present.any():
+    if not state["rows"]:
         return out | dict.fromkeys(keys)
-    metric = SequenceLogLikelihood()
-    try:
-        metric.update(
-            sum_logprobs=torch.from_numpy(sums[present]), num_tokens=torch.from_numpy(lengths[present])
-        )
-    except ValueError as err:
-        raise ValueError(f"Columns 'ref_logprob' / 'ref_num_tokens' (rows with a reference): {err}") from err
-    ll = metric.compute()
+    ll = state["metric"].compute()
     values = (
         int(ll["num_tokens"]),
         ll["sum"],
@@ -221,8 +274,9 @@ def _reference_loglik(df: pd.DataFrame) -> dict[str, Any]:
 
 
 def _free_running(
-    df: pd.DataFrame, logprobs: list[np.ndarray], keep: list[int], n_bins: int
-) -> dict[str, Any]:
+    df: pd.DataFrame, logprobs: list[np.ndarray], keep: list[int]
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Confidences ``exp(token_logprobs)`` and 0/1 correctness per generated token (from ``correct``)."""
     conf, correct = [], []
     for lp, i in zip(logprobs, keep, strict=True):
         cell = df["correct"].iloc[i]
@@ -240,4 +294,4 @@ def _free_running(
             raise ValueError(f"{_row_label(df, i)}: field 'correct' holds {cell!r}, expected 0/1 or bool")
         conf.append(np.minimum(np.exp(lp), 1.0))
         correct.append(labels)
-    return _calibration(conf, correct, n_bins, "")
+    return conf, correct
