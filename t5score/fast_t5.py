@@ -161,6 +161,27 @@ def _attend(p: dict, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: to
     return torch.matmul((torch.matmul(q, k.transpose(2, 3)) + bias).softmax(-1), v)
 
 
+def _feed_forward(w: dict, x: torch.Tensor) -> torch.Tensor:
+    """The feed-forward block of one decoder layer ``w`` (plain or gated) on normed input ``x``."""
+    h = w["wi"](x)
+    if w["gated"]:
+        gate, lin = h.chunk(2, dim=-1)
+        h = w["act"](gate) * lin
+    else:
+        h = w["act"](h)
+    return w["wo"](h if w["wo"].dtype in (None, h.dtype) else h.to(w["wo"].dtype))
+
+
+def _cross_kv(p: dict, encoder_hidden: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Cross-attention keys and values (``[B, H, S, dk]`` per layer) of all layers, in one product."""
+    batch, src, _ = encoder_hidden.shape
+    n_layers = len(p["layers"])
+    kv = p["cross_kv"](encoder_hidden).view(batch, src, n_layers, 2, p["heads"], p["d_kv"])
+    keys = [kv[:, :, i, 0].transpose(1, 2).contiguous() for i in range(n_layers)]
+    values = [kv[:, :, i, 1].transpose(1, 2).contiguous() for i in range(n_layers)]
+    return keys, values
+
+
 def _decoder_step(p, ids, t, pos, self_k, self_v, cross_k, cross_v, cross_bias, self_bias) -> torch.Tensor:
     """Logits ``[A, V]`` of one decoder step for the tokens ``ids`` (``[A]``) at position ``t``.
 
@@ -191,14 +212,7 @@ def _decoder_step(p, ids, t, pos, self_k, self_v, cross_k, cross_v, cross_bias, 
         q = w["cross_q"](x).view(rows, heads, 1, d_kv)
         att = _attend(p, q, cross_k[i], cross_v[i], cross_bias)
         hidden = hidden + w["cross_o"](att.view(rows, heads * d_kv))
-        x = _norm(hidden, w["ln_ff"], p["eps"])
-        h = w["wi"](x)
-        if w["gated"]:
-            gate, lin = h.chunk(2, dim=-1)
-            h = w["act"](gate) * lin
-        else:
-            h = w["act"](h)
-        hidden = hidden + w["wo"](h if w["wo"].dtype in (None, h.dtype) else h.to(w["wo"].dtype))
+        hidden = hidden + _feed_forward(w, _norm(hidden, w["ln_ff"], p["eps"]))
     hidden = _norm(hidden, p["final_norm"], p["eps"])
     if p["scale"] is not None:
         hidden = hidden * p["scale"]
@@ -221,11 +235,7 @@ class T5Stepper:
         batch, src, _ = encoder_hidden.shape
         dtype, device = encoder_hidden.dtype, encoder_hidden.device
         n_layers = len(p["layers"])
-        # cross-attention keys and values ([B, H, S, dk]) of all layers in one product
-        kv = p["cross_kv"](encoder_hidden).view(batch, src, n_layers, 2, heads, d_kv)
-        self.cross_k = [kv[:, :, i, 0].transpose(1, 2).contiguous() for i in range(n_layers)]
-        self.cross_v = [kv[:, :, i, 1].transpose(1, 2).contiguous() for i in range(n_layers)]
-        del kv
+        self.cross_k, self.cross_v = _cross_kv(p, encoder_hidden)  # [B, H, S, dk] per layer
         neg = torch.finfo(dtype).min
         self.cross_bias = ((1 - encoder_mask.to(dtype)) * neg)[:, None, None, :]  # [B, 1, 1, S]
         # self-attention cache [B, H, T, dk]

@@ -31,8 +31,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
-from transformers.modeling_outputs import BaseModelOutput
 
+from t5score.fast_t5_scoring import forced_decoder
 from t5score.modeling import special_tokens
 from t5score.stats import token_stats
 
@@ -98,22 +98,29 @@ def _check_texts(texts: list[str], what: str) -> None:
             raise ValueError(f"{what}[{i}] is {type(text).__name__}, expected a string")
 
 
-def _plan_batches(
-    src_lens: list[int], item_src: list[int], tgt_lens: list[int], budget: int
-) -> list[list[int]]:
-    """Order work items by (source length desc, source, target length desc); pack by padded token budget."""
-    order = sorted(range(len(item_src)), key=lambda w: (-src_lens[item_src[w]], item_src[w], -tgt_lens[w], w))
-    batches, cur, max_s, max_t = [], [], 0, 0
-    for w in order:
-        s, t = max(max_s, src_lens[item_src[w]]), max(max_t, tgt_lens[w])
-        if cur and (len(cur) + 1) * (s + t) > budget:
-            batches.append(cur)
-            cur, s, t = [], src_lens[item_src[w]], tgt_lens[w]
-        cur.append(w)
-        max_s, max_t = s, t
-    if cur:
-        batches.append(cur)
-    return batches
+def _plan(src_lens: list[int], item_src: list[int], tgt_lens: list[int], budget: int) -> list[tuple]:
+    """Windows of sources (by length, desc) holding at most ``budget`` padded source tokens; each window's
+    items sorted by target length (desc) and packed into batches of at most ``budget`` padded tokens,
+    counted as ``pairs * (window source width + target width)``. Returns ``(sources, batches)`` per window."""
+    items: dict[int, list[int]] = {}
+    for w, s in enumerate(item_src):
+        items.setdefault(s, []).append(w)
+    order = sorted(items, key=lambda s: (-src_lens[s], s))
+    windows, start = [], 0
+    while start < len(order):
+        width = src_lens[order[start]]
+        stop = start + max(1, min(len(order) - start, budget // max(1, width)))
+        window = order[start:stop]
+        work = sorted((w for s in window for w in items[s]), key=lambda w: (-tgt_lens[w], w))
+        batches, cur = [], []
+        for w in work:
+            if cur and (len(cur) + 1) * (width + tgt_lens[cur[0]]) > budget:
+                batches.append(cur)
+                cur = []
+            cur.append(w)
+        windows.append((window, batches + [cur]))
+        start = stop
+    return windows
 
 
 def _pad(rows: list[list[int]], pad: int, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -152,6 +159,7 @@ def score_pairs(
     max_tokens_per_batch: int = 8192,
     reuse_encoder: bool = True,
     top_k: int = 0,
+    engine: str = "auto",
 ) -> list[PairScore]:
     """Score ``targets[i]`` given its source under ``model``; one :class:`PairScore` per target, in order.
 
@@ -198,53 +206,39 @@ def score_pairs(
         tokenizer, [t for _, t in uniq_item], target=True, max_length=max_target_length, eos=ids.eos_token_id
     )
 
-    results: list[PairScore | None] = [None] * len(item_src)
-    carried: dict[
-        int, torch.Tensor
-    ] = {}  # source -> encoder states [len, d] of the previous batch's last source
-    batches = _plan_batches(
-        [len(x) for x in src_ids], item_src, [len(x) for x in tgt_ids], max_tokens_per_batch
-    )
+    results: list[list | None] = [None] * len(item_src)
+    src_lens = [len(x) for x in src_ids]
     with _eval_mode(model):
-        for batch in batches:
-            batch_src = list(dict.fromkeys(item_src[w] for w in batch))
-            labels, label_mask = _pad([tgt_ids[w] for w in batch], ids.pad_token_id, device)
-            decoder_input_ids = torch.cat(
-                [torch.full_like(labels[:, :1], ids.decoder_start_token_id), labels[:, :-1]], dim=1
-            )
-            if reuse_encoder:
-                new = [s for s in batch_src if s not in carried]
-                states = dict(carried)
-                if new:
-                    enc_ids, enc_mask = _pad([src_ids[s] for s in new], ids.pad_token_id, device)
-                    hidden = model.get_encoder()(input_ids=enc_ids, attention_mask=enc_mask).last_hidden_state
-                    states.update({s: hidden[i, : len(src_ids[s])] for i, s in enumerate(new)})
-                width = max(len(src_ids[s]) for s in batch_src)
-                stacked = torch.stack(
-                    [
-                        torch.nn.functional.pad(states[s], (0, 0, 0, width - states[s].shape[0]))
-                        for s in batch_src
-                    ]
+        decoder = forced_decoder(model, engine)  # chosen in eval mode: the fast path never runs dropout
+        encoder = model.get_encoder()
+        for window, batches in _plan(src_lens, item_src, [len(x) for x in tgt_ids], max_tokens_per_batch):
+            if reuse_encoder:  # each distinct source of the window encoded (and its context built) once
+                enc_ids, enc_mask = _pad([src_ids[s] for s in window], ids.pad_token_id, device)
+                hidden = encoder(input_ids=enc_ids, attention_mask=enc_mask).last_hidden_state
+                shared = decoder.context(hidden, enc_mask)
+                local = {s: i for i, s in enumerate(window)}
+            for batch in batches:
+                labels, label_mask = _pad([tgt_ids[w] for w in batch], ids.pad_token_id, device)
+                decoder_input_ids = torch.cat(
+                    [torch.full_like(labels[:, :1], ids.decoder_start_token_id), labels[:, :-1]], dim=1
                 )
-                _, src_mask = _pad([src_ids[s] for s in batch_src], ids.pad_token_id, device)
-                local = {s: i for i, s in enumerate(batch_src)}
-                index = torch.tensor([local[item_src[w]] for w in batch], device=device)
-                out = model(
-                    encoder_outputs=BaseModelOutput(last_hidden_state=stacked.index_select(0, index)),
-                    attention_mask=src_mask.index_select(0, index),
-                    decoder_input_ids=decoder_input_ids,
-                    use_cache=False,
+                if reuse_encoder:
+                    index = torch.tensor([local[item_src[w]] for w in batch], device=device)
+                    ctx = decoder.select(shared, index, max(src_lens[item_src[w]] for w in batch))
+                else:  # per-pair baseline: the source encoded (and its context built) for every pair
+                    enc_ids, enc_mask = _pad([src_ids[item_src[w]] for w in batch], ids.pad_token_id, device)
+                    hidden = encoder(input_ids=enc_ids, attention_mask=enc_mask).last_hidden_state
+                    ctx = decoder.context(hidden, enc_mask)
+                rows = decoder.positions(ctx, decoder_input_ids, label_mask)
+                _collect(
+                    decoder,
+                    rows,
+                    labels[label_mask.bool()],
+                    label_mask.sum(1).tolist(),
+                    batch,
+                    results,
+                    top_k,
                 )
-                carried = {batch_src[-1]: states[batch_src[-1]]}
-            else:
-                enc_ids, enc_mask = _pad([src_ids[item_src[w]] for w in batch], ids.pad_token_id, device)
-                out = model(
-                    input_ids=enc_ids,
-                    attention_mask=enc_mask,
-                    decoder_input_ids=decoder_input_ids,
-                    use_cache=False,
-                )
-            _collect(out.logits, labels, label_mask, batch, results, top_k)
 
     scores = []
     for p, w in enumerate(pair_item):
@@ -257,23 +251,23 @@ def score_pairs(
     return scores
 
 
-def _collect(logits, labels, label_mask, batch, results, top_k) -> None:
-    """Per-position statistics of one batch's logits, chunked over rows; stored per work item (CPU lists)."""
-    rows_per_chunk = max(1, _STATS_CHUNK // logits.shape[1])
-    for a in range(0, logits.shape[0], rows_per_chunk):
-        st = token_stats(logits[a : a + rows_per_chunk], tokens=labels[a : a + rows_per_chunk], top_k=top_k)
-        lens = label_mask[a : a + rows_per_chunk].sum(1).tolist()
-        cols = [
-            labels[a : a + rows_per_chunk].tolist(),
-            st.token_logprobs.tolist(),
-            st.entropies.tolist(),
-            st.top1_probs.tolist(),
-            st.topk_ids.tolist(),
-            st.topk_logprobs.tolist(),
-            st.nonfinite.tolist(),
-        ]
-        for r, n in enumerate(lens):
-            results[batch[a + r]] = [col[r][:n] for col in cols]  # type: ignore[assignment]
+def _collect(decoder, rows, labels, lens, batch, results, top_k) -> None:
+    """Statistics of the real positions ``rows`` (``[M, ...]``, row-major), through the output layer in
+    chunks of :data:`_STATS_CHUNK` positions; stored per work item as CPU lists."""
+    chunks = [
+        token_stats(
+            decoder.head(rows[a : a + _STATS_CHUNK]), tokens=labels[a : a + _STATS_CHUNK], top_k=top_k
+        )
+        for a in range(0, rows.shape[0], _STATS_CHUNK)
+    ]
+    cols = [labels.tolist()] + [
+        torch.cat([getattr(st, name) for st in chunks]).tolist()
+        for name in ("token_logprobs", "entropies", "top1_probs", "topk_ids", "topk_logprobs", "nonfinite")
+    ]
+    start = 0
+    for w, n in zip(batch, lens, strict=True):
+        results[w] = [col[start : start + n] for col in cols]
+        start += n
 
 
 def _finish(raw, pair_index, source_index, lo, hi, alpha, src_cut, tgt_cut) -> PairScore:

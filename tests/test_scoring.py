@@ -161,27 +161,23 @@ def test_each_distinct_source_is_encoded_once(setup):
     ]
     index = [0, 0, 0, 1, 2, 2]
     rows, handle = _count_encoder_rows(model)
-    decoder_calls: list[int] = []
+    decoder_calls: list[int] = []  # the generic engine's decoder forwards (one per batch)
     dh = model.get_decoder().register_forward_pre_hook(lambda *a: decoder_calls.append(1))
     try:
-        reused = score_pairs(model, tok, sources, targets, pair_source_index=index, max_tokens_per_batch=20)
-        assert sum(rows) == 2 and len(decoder_calls) > 2  # 2 distinct texts, several batches
-        rows.clear()
-        per_pair = score_pairs(
-            model,
-            tok,
-            sources,
-            targets,
-            pair_source_index=index,
-            max_tokens_per_batch=20,
-            reuse_encoder=False,
-        )
-        assert sum(rows) == len(targets)
+        for engine in ("auto", "hf"):
+            rows.clear()
+            kwargs = dict(pair_source_index=index, max_tokens_per_batch=20, engine=engine)
+            reused = score_pairs(model, tok, sources, targets, **kwargs)
+            assert sum(rows) == 2  # 2 distinct texts
+            rows.clear()
+            per_pair = score_pairs(model, tok, sources, targets, reuse_encoder=False, **kwargs)
+            assert sum(rows) == len(targets)
+            for a, b in zip(reused, per_pair, strict=True):
+                assert abs(a.sum_logprob - b.sum_logprob) < 1e-5
+        assert len(decoder_calls) > 4  # several batches per call of the "hf" engine
     finally:
         handle.remove()
         dh.remove()
-    for a, b in zip(reused, per_pair, strict=True):
-        assert abs(a.sum_logprob - b.sum_logprob) < 1e-5
 
 
 def test_include_eos_false_drops_exactly_the_eos_term(setup):
