@@ -2,7 +2,8 @@
 
 Workload (issue 7): the random t5-small-shaped model, 64 sources of 128 tokens, 8 candidates each (16 to 48
 tokens), ``t5score.scoring.score_pairs`` with ``reuse_encoder=True`` (each source encoded once) and
-``False`` (per-pair scorers' way, e.g. BARTScore). Both orders alternate per repetition.
+``False`` (per-pair scorers' way, e.g. BARTScore: the same engine, but every pair re-encodes its source).
+Both orders alternate per repetition. ``--engine`` picks the decoder forward (``auto``: the fast T5 one).
 
     python benchmarks/bench_scoring.py --out reports/bench/scoring.json
 """
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sources", type=int, default=64)
     parser.add_argument("--candidates", type=int, default=8)
     parser.add_argument("--source-len", type=int, default=128)
+    parser.add_argument("--engine", choices=("auto", "hf", "t5"), default="auto")
     args = parser.parse_args(argv)
     at_start = machine()
     torch.set_num_threads(args.threads)
@@ -56,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in order:
             start = time.perf_counter()
             scores[name] = score_pairs(model, tokenizer, sources, targets, pair_source_index=pair_source,
-                                       reuse_encoder=names[name])  # fmt: skip
+                                       reuse_encoder=names[name], engine=args.engine)  # fmt: skip
             times[name].append(time.perf_counter() - start)
         print(f"rep {rep + 1}: " + ", ".join(f"{k}={v[-1]:.1f}s" for k, v in times.items()), flush=True)
     a, b = scores["reuse_encoder=True"], scores["reuse_encoder=False"]
@@ -69,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     payload = {"workload": {"sources": args.sources, "candidates_per_source": args.candidates, "pairs": pairs,
                             "source_len": args.source_len, "target_len": "16-48", "reps": args.reps,
-                            "threads": args.threads},
+                            "threads": args.threads, "engine": args.engine},
                "results": rows, "speedup": median(times["reuse_encoder=False"]) / median(times["reuse_encoder=True"]),
                "max_relative_sum_logprob_gap": gap, "machine": at_start, "machine_at_end": machine(), "versions": versions(),
                "command": " ".join(["python", *sys.argv])}  # fmt: skip

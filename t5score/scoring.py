@@ -15,14 +15,17 @@ Which tokens are scored:
   ``<s>`` term, as the model's loss and BARTScore do, ``include_bos=False`` leaves that near-certain term
   out of the score. Tokenizers without a BOS (T5) are unaffected.
 
-Speed: each distinct source is encoded once; its ``encoder_outputs.last_hidden_state`` and attention mask
-are index-expanded to all of its targets. Pairs are sorted by source and target length and packed into
-batches of at most ``max_tokens_per_batch`` padded tokens, counted as ``pairs * (source_len + target_len)``;
-the logits of one batch take ``pairs * target_len * vocab`` floats. A source whose targets fill several
-batches is still encoded once (its states are carried to the next batch). ``reuse_encoder=False`` instead
-re-encodes the source for every pair, as per-pair scorers (BARTScore) do; both give the same numbers.
-Identical (source, target) pairs are scored once. BARTScore's directions build on this in
-:mod:`t5score.directions`.
+Speed: sources are taken in windows (by length) of at most ``max_tokens_per_batch`` padded source tokens;
+each distinct source of a window is encoded once. The window's pairs are sorted by target length and
+packed into batches of at most ``max_tokens_per_batch`` padded tokens, counted as
+``pairs * (source width + target width)``, so targets are padded little. The decoder forward is an
+engine of :mod:`t5score.fast_t5_scoring`: for T5-family models (``engine="auto"`` or ``"t5"``) a fast
+teacher-forced decoder that projects the cross-attention keys/values once per distinct source and runs
+the output layer on real target positions only; otherwise (``"hf"``, BART, ...) the model's own forward
+on index-expanded encoder states. ``reuse_encoder=False`` is the per-pair baseline (BARTScore's way):
+the same engine and batches, but each pair's source is re-encoded (and its keys/values re-projected);
+both give the same numbers. Logits are reduced in chunks of ``_STATS_CHUNK`` positions. Identical
+(source, target) pairs are scored once. BARTScore's directions build on this in :mod:`t5score.directions`.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from t5score.modeling import special_tokens
 from t5score.stats import token_stats
 
 SCORE_FIELDS = ("sum_logprob", "mean_logprob", "penalised_logprob")
-_STATS_CHUNK = 4096  # decoder positions per token_stats call: bounds the float32 log_softmax copy
+_STATS_CHUNK = 1024  # target positions per output-layer + token_stats call: bounds [positions, vocab]
 
 
 @dataclass
@@ -166,7 +169,8 @@ def score_pairs(
     ``pair_source_index[i]`` names the source of target ``i`` (many targets may share one source, which
     is then encoded once); ``None`` pairs ``sources[i]`` with ``targets[i]``. Sequence scores: the sum of
     the scored log-probabilities, their mean, and ``sum / num_tokens ** alpha``. ``top_k > 0`` also
-    keeps the top-k ids and log-probabilities at each position. See the module docstring for EOS/BOS.
+    keeps the top-k ids and log-probabilities at each position. See the module docstring for EOS/BOS
+    and for ``reuse_encoder`` and ``engine`` (``"auto"``, ``"hf"`` or ``"t5"``, as in decoding).
     """
     sources, targets = list(sources), list(targets)
     _check_texts(sources, "sources")
@@ -230,15 +234,7 @@ def score_pairs(
                     hidden = encoder(input_ids=enc_ids, attention_mask=enc_mask).last_hidden_state
                     ctx = decoder.context(hidden, enc_mask)
                 rows = decoder.positions(ctx, decoder_input_ids, label_mask)
-                _collect(
-                    decoder,
-                    rows,
-                    labels[label_mask.bool()],
-                    label_mask.sum(1).tolist(),
-                    batch,
-                    results,
-                    top_k,
-                )
+                _collect(decoder, rows, labels, label_mask, batch, results, top_k)
 
     scores = []
     for p, w in enumerate(pair_item):
@@ -251,9 +247,10 @@ def score_pairs(
     return scores
 
 
-def _collect(decoder, rows, labels, lens, batch, results, top_k) -> None:
+def _collect(decoder, rows, labels, label_mask, batch, results, top_k) -> None:
     """Statistics of the real positions ``rows`` (``[M, ...]``, row-major), through the output layer in
     chunks of :data:`_STATS_CHUNK` positions; stored per work item as CPU lists."""
+    labels, lens = labels[label_mask.bool()], label_mask.sum(1).tolist()
     chunks = [
         token_stats(
             decoder.head(rows[a : a + _STATS_CHUNK]), tokens=labels[a : a + _STATS_CHUNK], top_k=top_k
