@@ -131,7 +131,7 @@ def finish_rows(output_dir: Path, spec: RunSpec) -> tuple[pd.DataFrame, dict[str
             frame = spec.finisher.chunk(merged.to_pandas())
             out.write(frame.drop(columns=["position"], errors="ignore"))
             lists = [c for c in frame.columns if c not in KEPT_LISTS and _is_list(out.schema, merged, c)]
-            tables.append(frame.drop(columns=lists))
+            tables.append(frame.drop(columns=lists).copy())  # a copy: a view would keep the lists alive
     except BaseException:
         out.abort()
         raise

@@ -25,7 +25,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 
 _SCALARS = {int: pa.int64(), float: pa.float64(), str: pa.string(), bool: pa.bool_()}
 PARTS = "parts"
-MERGE_CHUNK_ROWS = 2048  # rows per merged chunk: what the finishing steps hold at once
+MERGE_CHUNK_ROWS = 512  # rows per merged chunk: what the finishing steps hold at once
 MAX_SPOOL_FILES = 256  # chunks of a merge (larger chunks for very large runs)
 
 
