@@ -33,8 +33,14 @@ class DecodeOptions:
     seed: int = 0
     eos_check_every: int = 1
     drop_finished: bool = False
+    engine: str = "auto"  # see t5score.decoding.greedy_decode
+    compile: bool = False
 
     def __post_init__(self) -> None:
+        from t5score.decoding import ENGINES
+
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
         if self.capture not in CAPTURE_MODES:
             raise ValueError(f"capture must be one of {CAPTURE_MODES}, got {self.capture!r}")
         if self.top_k < 0 or self.max_new_tokens < 1 or self.num_samples < 0 or self.eos_check_every < 1:
@@ -131,7 +137,7 @@ def decode_rows(
             out = greedy_decode(
                 model, input_ids, mask, max_new_tokens=options.max_new_tokens, top_k=options.top_k,
                 logits_sink=sink, eos_check_every=options.eos_check_every, drop_finished=options.drop_finished,
-                sampling=sampling,
+                sampling=sampling, engine=options.engine, compile=options.compile,
             )  # fmt: skip
             sample = s if options.num_samples else None
             for b, row in enumerate(good):

@@ -62,6 +62,10 @@ class Seq2SeqPredictor(L.LightningModule):
         score_references: When the data has a target column, also score the references teacher-forced.
         eos_check_every: Check for "all rows finished" every N steps (fewer host syncs on GPU).
         drop_finished: Remove finished rows from the batch as decoding goes on.
+        engine: "auto" (the fast T5 decoder step for T5-family models, the model's own forward otherwise),
+            "hf" (always the model's forward) or "t5" (require the fast step).
+        compile: Opt-in ``torch.compile`` of the fast T5 decoder step (a one-off compilation per batch
+            shape, tens of seconds on CPU; pays off for long runs of fixed-shape batches).
         quantize: "none", or "int8" for dynamic int8 quantisation of the linear layers (CPU; opt-in: it
             changes the logits slightly, see reports/benchmarks.md).
     """
@@ -80,13 +84,15 @@ class Seq2SeqPredictor(L.LightningModule):
         score_references: bool = True,
         eos_check_every: int = 1,
         drop_finished: bool = False,
+        engine: str = "auto",
+        compile: bool = False,
         quantize: str = "none",
     ):
         super().__init__()
         self.options = DecodeOptions(
             max_new_tokens=max_new_tokens or 64, top_k=top_k, capture=capture, logits_dtype=logits_dtype,
             num_samples=num_samples, temperature=temperature, top_p=top_p, seed=seed,
-            eos_check_every=eos_check_every, drop_finished=drop_finished,
+            eos_check_every=eos_check_every, drop_finished=drop_finished, engine=engine, compile=compile,
         )  # fmt: skip
         from t5score.quantize import QUANTIZE_MODES
 

@@ -185,3 +185,18 @@ def test_int8_quantize_is_opt_in_and_keeps_rows(t5_dir, input_file, tmp_path):
         for a, b in zip(int8.loc[ok, "token_logprobs"], fp32.loc[ok, "token_logprobs"], strict=True)
     ]
     assert max(first) < 0.5
+
+
+def test_engine_option_hf_equals_fast_step_and_compile_is_opt_in(t5_dir, input_file, tmp_path, capsys):
+    fast = _predict(t5_dir, input_file, tmp_path / "auto")
+    plain = _predict(t5_dir, input_file, tmp_path / "hf", "--model.engine", "hf")
+    config = json.loads((tmp_path / "auto" / "run.json").read_text())["config"]["model"]
+    assert config["engine"] == "auto" and config["compile"] is False  # torch.compile only when asked for
+    ok = fast["error"].isna()
+    assert [list(v) for v in fast.loc[ok, "token_ids"]] == [list(v) for v in plain.loc[ok, "token_ids"]]
+    for a, b in zip(fast.loc[ok, "token_logprobs"], plain.loc[ok, "token_logprobs"], strict=True):
+        torch.testing.assert_close(torch.tensor(a), torch.tensor(b), rtol=1e-4, atol=1e-4)
+    code = main(["predict", "--model.name_or_path", str(t5_dir), "--data.path", str(input_file),
+                 "--data.source_column", "text", "--model.engine", "fast", "--output_dir", str(tmp_path / "x")])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and "engine must be one of" in err[-1] and "Traceback" not in "\n".join(err)
