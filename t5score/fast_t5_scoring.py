@@ -6,9 +6,10 @@ Both engines share one interface, so the scoring loop does not care which runs:
 * ``select(ctx, index, width)`` gives each pair of a batch its source's context (rows ``index``, the first
   ``width`` source positions): with encoder reuse, a context is built once per distinct source and
   indexed to all of its pairs;
-* ``positions(ctx, decoder_input_ids, label_mask)`` runs the decoder over whole targets at once and
-  returns one row per real (label-mask) position, in row-major order;
-* ``head(rows)`` turns such rows into logits ``[M, V]`` (called on chunks of rows).
+* ``positions(ctx, decoder_input_ids)`` runs the decoder over whole targets ``[N, T]`` at once and returns
+  one row per position, ``[N * T, ...]`` (row-major);
+* ``head(rows)`` turns rows into logits ``[M, V]``; the caller passes the real (label-mask) positions
+  only, in chunks of about ``vocab_size``-independent size, so padding never reaches the output layer.
 
 :class:`T5ForcedDecoder` reproduces ``T5ForConditionalGeneration``'s decoder from the model's own weights
 (the fused, prepacked ones of :mod:`t5score.fast_t5`): the cross-attention keys and values of all layers
@@ -34,6 +35,7 @@ class HFForcedDecoder:
 
     def __init__(self, model: torch.nn.Module):
         self.model = model
+        self.vocab_size = model.config.vocab_size
 
     def context(self, hidden: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return hidden, mask
@@ -42,11 +44,11 @@ class HFForcedDecoder:
         hidden, mask = ctx
         return hidden[:, :width].index_select(0, index), mask[:, :width].index_select(0, index)
 
-    def positions(self, ctx, decoder_input_ids: torch.Tensor, label_mask: torch.Tensor) -> torch.Tensor:
+    def positions(self, ctx, decoder_input_ids: torch.Tensor) -> torch.Tensor:
         hidden, mask = ctx
         out = self.model(encoder_outputs=BaseModelOutput(last_hidden_state=hidden), attention_mask=mask,
                          decoder_input_ids=decoder_input_ids, use_cache=False)  # fmt: skip
-        return out.logits[label_mask.bool()]
+        return out.logits.flatten(0, 1)
 
     def head(self, rows: torch.Tensor) -> torch.Tensor:
         return rows
@@ -59,6 +61,7 @@ class T5ForcedDecoder:
         self.p = _prepare(model)
         self.attention = model.decoder.block[0].layer[0].SelfAttention  # holds the relative position bias
         self.dtype = model.decoder.embed_tokens.weight.dtype
+        self.vocab_size = model.lm_head.weight.shape[0]
         self._self_bias: dict[tuple[int, torch.device], torch.Tensor] = {}
 
     def context(self, hidden: torch.Tensor, mask: torch.Tensor):
@@ -84,8 +87,8 @@ class T5ForcedDecoder:
             self._self_bias[key] = bias.masked_fill(causal, torch.finfo(self.dtype).min).unsqueeze(0)
         return self._self_bias[key]
 
-    def positions(self, ctx, decoder_input_ids: torch.Tensor, label_mask: torch.Tensor) -> torch.Tensor:
-        """Final hidden states ``[M, D]`` (normed, scaled as the model scales them) at the real positions."""
+    def positions(self, ctx, decoder_input_ids: torch.Tensor) -> torch.Tensor:
+        """Hidden states ``[N * T, D]`` after the last decoder layer (before the final norm)."""
         p, (cross_k, cross_v, cross_bias) = self.p, ctx
         rows, steps = decoder_input_ids.shape
         heads, d_kv = p["heads"], p["d_kv"]
@@ -101,12 +104,13 @@ class T5ForcedDecoder:
             att = _attend(p, q, cross_k[i], cross_v[i], cross_bias)
             hidden = hidden + w["cross_o"](att.transpose(1, 2).reshape(rows, steps, heads * d_kv))
             hidden = hidden + _feed_forward(w, _norm(hidden, w["ln_ff"], p["eps"]))
-        hidden = hidden[label_mask.bool()]  # [M, D]: the output layer never sees padding
-        hidden = _norm(hidden, p["final_norm"], p["eps"])
-        return hidden * p["scale"] if p["scale"] is not None else hidden
+        return hidden.flatten(0, 1)
 
     def head(self, rows: torch.Tensor) -> torch.Tensor:
-        return self.p["lm_head"](rows)
+        """Logits ``[M, V]``: final norm, the model's output scaling, output layer."""
+        p = self.p
+        hidden = _norm(rows, p["final_norm"], p["eps"])
+        return p["lm_head"](hidden * p["scale"] if p["scale"] is not None else hidden)
 
 
 def forced_decoder(model: torch.nn.Module, engine: str = "auto") -> HFForcedDecoder | T5ForcedDecoder:

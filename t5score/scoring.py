@@ -24,7 +24,7 @@ teacher-forced decoder that projects the cross-attention keys/values once per di
 the output layer on real target positions only; otherwise (``"hf"``, BART, ...) the model's own forward
 on index-expanded encoder states. ``reuse_encoder=False`` is the per-pair baseline (BARTScore's way):
 the same engine and batches, but each pair's source is re-encoded (and its keys/values re-projected);
-both give the same numbers. Logits are reduced in chunks of ``_STATS_CHUNK`` positions. Identical
+both give the same numbers. Logits are reduced in chunks of ``_STATS_FLOATS`` floats. Identical
 (source, target) pairs are scored once. BARTScore's directions build on this in :mod:`t5score.directions`.
 """
 
@@ -40,7 +40,7 @@ from t5score.modeling import special_tokens
 from t5score.stats import token_stats
 
 SCORE_FIELDS = ("sum_logprob", "mean_logprob", "penalised_logprob")
-_STATS_CHUNK = 1024  # target positions per output-layer + token_stats call: bounds [positions, vocab]
+_STATS_FLOATS = 1 << 22  # logits per output-layer + token_stats call (16 MB in float32: cache-sized chunks)
 
 
 @dataclass
@@ -233,7 +233,7 @@ def score_pairs(
                     enc_ids, enc_mask = _pad([src_ids[item_src[w]] for w in batch], ids.pad_token_id, device)
                     hidden = encoder(input_ids=enc_ids, attention_mask=enc_mask).last_hidden_state
                     ctx = decoder.context(hidden, enc_mask)
-                rows = decoder.positions(ctx, decoder_input_ids, label_mask)
+                rows = decoder.positions(ctx, decoder_input_ids)
                 _collect(decoder, rows, labels, label_mask, batch, results, top_k)
 
     scores = []
@@ -248,14 +248,17 @@ def score_pairs(
 
 
 def _collect(decoder, rows, labels, label_mask, batch, results, top_k) -> None:
-    """Statistics of the real positions ``rows`` (``[M, ...]``, row-major), through the output layer in
-    chunks of :data:`_STATS_CHUNK` positions; stored per work item as CPU lists."""
-    labels, lens = labels[label_mask.bool()], label_mask.sum(1).tolist()
+    """Statistics of the real (label-mask) positions of ``rows`` (``[N * T, ...]``): gathered in chunks of
+    about :data:`_STATS_FLOATS` logits, through the output layer and :func:`token_stats`; stored per work
+    item as CPU lists."""
+    real = label_mask.flatten().nonzero().squeeze(1)  # row-major: pair by pair
+    labels, lens = labels.flatten().index_select(0, real), label_mask.sum(1).tolist()
+    step = max(1, _STATS_FLOATS // decoder.vocab_size)
     chunks = [
         token_stats(
-            decoder.head(rows[a : a + _STATS_CHUNK]), tokens=labels[a : a + _STATS_CHUNK], top_k=top_k
+            decoder.head(rows.index_select(0, real[a : a + step])), tokens=labels[a : a + step], top_k=top_k
         )
-        for a in range(0, rows.shape[0], _STATS_CHUNK)
+        for a in range(0, real.shape[0], step)
     ]
     cols = [labels.tolist()] + [
         torch.cat([getattr(st, name) for st in chunks]).tolist()

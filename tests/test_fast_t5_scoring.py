@@ -15,6 +15,7 @@ import torch
 from tiny_models import make_tiny_model, make_tiny_tokenizer
 
 import t5score.fast_t5_scoring as fts
+import t5score.scoring as scoring
 from t5score.scoring import _plan, score_pairs
 
 INIT = {"t5": 1.0, "t5v1.1": 0.5, "bart": 5.0}  # moderate logits: float32 sums agree within 1e-4
@@ -92,6 +93,19 @@ def test_matches_forward_with_labels(setup, refs, reuse, budget):
             assert s.topk_ids == ids.tolist()
             torch.testing.assert_close(_lp(s.topk_logprobs), values, atol=1e-4, rtol=1e-5)
         assert scores[0].token_logprobs == scores[8].token_logprobs  # duplicate pair: scored once
+
+
+@pytest.mark.parametrize("positions_per_chunk", [1, 7])
+def test_output_layer_in_chunks(setup, refs, monkeypatch, positions_per_chunk):
+    """Chunks of real positions that cut through pairs and batches give the same statistics."""
+    kind, model, tok = setup
+    monkeypatch.setattr(scoring, "_STATS_FLOATS", positions_per_chunk * model.config.vocab_size)
+    for engine in _engines(kind):
+        scores = score_pairs(model, tok, SOURCES, TARGETS, pair_source_index=INDEX, engine=engine, top_k=2)
+        for s, ref in zip(scores, refs, strict=True):
+            assert s.token_ids == ref["labels"]
+            torch.testing.assert_close(_lp(s.token_logprobs), ref["token_logprobs"], atol=1e-4, rtol=1e-5)
+            assert s.topk_ids == ref["logp"].topk(2, dim=-1).indices.tolist()
 
 
 def test_engines_and_reuse_agree(setup):
