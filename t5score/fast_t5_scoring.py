@@ -8,8 +8,8 @@ Both engines share one interface, so the scoring loop does not care which runs:
   indexed to all of its pairs;
 * ``positions(ctx, decoder_input_ids)`` runs the decoder over whole targets ``[N, T]`` at once and returns
   one row per position, ``[N * T, ...]`` (row-major);
-* ``head(rows)`` turns rows into logits ``[M, V]``; the caller passes the real (label-mask) positions
-  only, in chunks of about ``vocab_size``-independent size, so padding never reaches the output layer.
+* ``head(rows)`` turns rows into logits ``[M, V]``; the caller passes only the real (label-mask) positions,
+  in chunks (``vocab_size`` sizes them), so padding never reaches the output layer.
 
 :class:`T5ForcedDecoder` reproduces ``T5ForConditionalGeneration``'s decoder from the model's own weights
 (the fused, prepacked ones of :mod:`t5score.fast_t5`): the cross-attention keys and values of all layers
@@ -61,7 +61,7 @@ class T5ForcedDecoder:
         self.p = _prepare(model)
         self.attention = model.decoder.block[0].layer[0].SelfAttention  # holds the relative position bias
         self.dtype = model.decoder.embed_tokens.weight.dtype
-        self.vocab_size = model.lm_head.weight.shape[0]
+        self.vocab_size = model.config.vocab_size  # (sizes the output-layer chunks)
         self._self_bias: dict[tuple[int, torch.device], torch.Tensor] = {}
 
     def context(self, hidden: torch.Tensor, mask: torch.Tensor):
