@@ -232,7 +232,7 @@ class T5Stepper:
                  compile: bool | str = False):  # fmt: skip
         self.p = p = _prepare(model, pack=not compile)  # dynamo cannot trace oneDNN-packed weights
         heads, d_kv = p["heads"], p["d_kv"]
-        batch, src, _ = encoder_hidden.shape
+        batch = encoder_hidden.shape[0]
         dtype, device = encoder_hidden.dtype, encoder_hidden.device
         n_layers = len(p["layers"])
         self.cross_k, self.cross_v = _cross_kv(p, encoder_hidden)  # [B, H, S, dk] per layer

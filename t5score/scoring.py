@@ -112,7 +112,7 @@ def _plan(src_lens: list[int], item_src: list[int], tgt_lens: list[int], budget:
     windows, start = [], 0
     while start < len(order):
         width = src_lens[order[start]]
-        stop = start + max(1, min(len(order) - start, budget // max(1, width)))
+        stop = start + max(1, budget // max(1, width))
         window = order[start:stop]
         work = sorted((w for s in window for w in items[s]), key=lambda w: (-tgt_lens[w], w))
         batches, cur = [], []
