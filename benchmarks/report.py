@@ -141,7 +141,9 @@ def _scoring_section(d: dict) -> tuple[list[str], tuple]:
         "",
         f"`t5score.scoring.score_pairs` on the t5-small-shaped model: {w['sources']} sources of {w['source_len']} "
         f"tokens x {w['candidates_per_source']} candidates ({w['target_len']} tokens) = {w['pairs']} pairs, "
-        f"{w['reps']} repetitions alternating order, median. Largest relative gap between the two modes' "
+        f"{w['reps']} repetitions alternating order, median; engine `{w.get('engine', 'auto')}` in both modes "
+        "(`reuse_encoder=False` re-encodes the source and recomputes its cross-attention keys/values for every "
+        "pair, as per-pair scorers do). Largest relative gap between the two modes' "
         f"sequence scores: {d['max_relative_sum_logprob_gap']:.1e}.",
         "",
         "| mode | median s | runs (s) | pairs/s |",

@@ -105,6 +105,8 @@ class Seq2SeqScorer(L.LightningModule):
         alpha: Length penalty exponent of ``penalised_logprob = sum / num_tokens ** alpha``.
         max_target_length: Truncate targets to this many tokens (None: no limit).
         max_tokens_per_batch: Padded-token budget per forward pass.
+        engine: "auto" (the fast teacher-forced T5 decoder for T5-family models, the model's own forward
+            otherwise), "hf" (always the model's forward) or "t5" (require the fast one).
     """
 
     def __init__(
@@ -117,8 +119,14 @@ class Seq2SeqScorer(L.LightningModule):
         alpha: float = 1.0,
         max_target_length: int | None = None,
         max_tokens_per_batch: int = 8192,
+        engine: str = "auto",
     ):
         super().__init__()
+        from t5score.fast_t5_scoring import ENGINES
+
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+        self.engine = engine
         directions = list(directions or ["src->hyp"])
         bad = [d for d in directions if d not in DIRECTIONS]
         if bad or score not in SCORE_FIELDS or aggregate not in AGGREGATES:
@@ -151,6 +159,7 @@ class Seq2SeqScorer(L.LightningModule):
             directions=tuple(self.directions), score=self.score_name, aggregate=self.aggregate,
             include_eos=self.include_eos, alpha=self.alpha, max_source_length=batch.max_source_length,
             max_target_length=self.max_target_length, max_tokens_per_batch=self.max_tokens_per_batch,
+            engine=self.engine,
         )  # fmt: skip
         for k, i in enumerate(todo):
             rec, pair = records[i], result["src->hyp"].pairs[k][0]

@@ -37,11 +37,12 @@ def _hf_sum(model, tok, source: str, target: str) -> float:
     return -(loss * labels.shape[1]).item()
 
 
-def test_score_matches_forward_pass_with_labels(t5_dir, input_file, tmp_path):
+@pytest.mark.parametrize("engine", ["auto", "hf"])
+def test_score_matches_forward_pass_with_labels(t5_dir, input_file, tmp_path, engine):
     out = tmp_path / "run"
     args = ["score", "--model.name_or_path", str(t5_dir), "--data.path", str(input_file),
             "--data.id_column", "id", "--data.target_column", "target", "--data.batch_size", "3",
-            "--output_dir", str(out)]  # fmt: skip
+            "--model.engine", engine, "--output_dir", str(out)]  # fmt: skip
     assert main(args) == 0
     df = pd.read_parquet(out / "scores.parquet")
     assert df["id"].tolist() == ["a", "b", "c", "d"]
