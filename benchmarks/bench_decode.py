@@ -190,6 +190,48 @@ def levers(work: Workload, reps: int) -> dict:
             lengths = sorted(result.num_tokens.tolist())
     out.update({f"early-EOS workload, {k} [s]": median(v) for k, v in times.items()})
     out["early-EOS workload, row lengths"] = lengths
+    out.update(length_sorting(work, reps))
+    return out
+
+
+def length_sorting(work: Workload, reps: int, rows: int = 64) -> dict:
+    """Sources of mixed lengths (8 to 2 x source_len tokens) in batches taken in input order vs sorted by
+    length, as ``t5score.data.plan_batches`` does: padding costs encoder and cross-attention work."""
+    from t5score.data import plan_batches
+    from t5score.records import SourceRow
+
+    g = torch.Generator().manual_seed(7)
+    lengths = torch.randint(8, 2 * work.args.source_len + 1, (rows,), generator=g).tolist()
+    sources = [torch.randint(3, 32128, (n,), generator=g) for n in lengths]
+    for ids in sources:
+        ids[-1] = 1  # EOS ends every source
+    fake = [
+        SourceRow(position=i, id=str(i), source="x" * n) for i, n in enumerate(lengths)
+    ]  # length = tokens
+    plans = {"input order": plan_batches(fake, work.args.batch, sort_by_length=False),
+             "sorted by length (t5score)": plan_batches(fake, work.args.batch)}  # fmt: skip
+    batches = {}
+    for name, plan in plans.items():
+        batches[name] = []
+        for positions in plan:
+            width = max(lengths[p] for p in positions)
+            ids = torch.zeros(len(positions), width, dtype=torch.long)
+            for r, p in enumerate(positions):
+                ids[r, : lengths[p]] = sources[p]
+            batches[name].append((ids.to(work.device), (ids != 0).long().to(work.device)))
+    times = {name: [] for name in plans}
+    for _ in range(reps):
+        for name, todo in batches.items():
+            start = time.perf_counter()
+            for ids, mask in todo:
+                greedy_decode(work.model, ids, mask, max_new_tokens=work.steps)
+            sync(work.device)
+            times[name].append(time.perf_counter() - start)
+    padded = {name: sum(ids.numel() for ids, _ in todo) / sum(lengths) for name, todo in batches.items()}
+    out = {f"mixed-length sources ({rows} rows), batches in {k} [s]": median(v) for k, v in times.items()}
+    out.update(
+        {f"mixed-length sources, padded / real source tokens, {k}": round(v, 2) for k, v in padded.items()}
+    )
     return out
 
 
