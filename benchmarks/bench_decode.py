@@ -208,7 +208,7 @@ def length_sorting(work: Workload, reps: int, rows: int = 64) -> dict:
     fake = [
         SourceRow(position=i, id=str(i), source="x" * n) for i, n in enumerate(lengths)
     ]  # length = tokens
-    plans = {"input order": plan_batches(fake, work.args.batch, sort_by_length=False),
+    plans = {"in input order": plan_batches(fake, work.args.batch, sort_by_length=False),
              "sorted by length (t5score)": plan_batches(fake, work.args.batch)}  # fmt: skip
     batches = {}
     for name, plan in plans.items():
@@ -228,7 +228,7 @@ def length_sorting(work: Workload, reps: int, rows: int = 64) -> dict:
             sync(work.device)
             times[name].append(time.perf_counter() - start)
     padded = {name: sum(ids.numel() for ids, _ in todo) / sum(lengths) for name, todo in batches.items()}
-    out = {f"mixed-length sources ({rows} rows), batches in {k} [s]": median(v) for k, v in times.items()}
+    out = {f"mixed-length sources ({rows} rows), batches {k} [s]": median(v) for k, v in times.items()}
     out.update(
         {f"mixed-length sources, padded / real source tokens, {k}": round(v, 2) for k, v in padded.items()}
     )
