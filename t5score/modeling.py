@@ -6,6 +6,7 @@ One code path for a hub id and a local folder: ``from_pretrained(name_or_path)``
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,7 +62,7 @@ def resolve_model_path(name_or_path: str | None) -> str:
 
 def load_model_and_tokenizer(name_or_path: str | None, dtype: torch.dtype | None = None):
     """Load ``AutoModelForSeq2SeqLM`` and ``AutoTokenizer`` from a hub id or a local folder, in eval mode."""
-    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
 
     path = resolve_model_path(name_or_path)
     local = Path(path)
@@ -73,10 +74,28 @@ def load_model_and_tokenizer(name_or_path: str | None, dtype: torch.dtype | None
 
     hf_logging.disable_progress_bar()  # "Loading weights" bars clutter run logs and error output
     kwargs = {"dtype": dtype} if dtype is not None else {}
+    untied = _UntiedT5HeadFilter()
+    hf_logging.get_logger("transformers.modeling_utils").addFilter(untied)
     try:
-        model = AutoModelForSeq2SeqLM.from_pretrained(path, **kwargs).eval()
+        config = AutoConfig.from_pretrained(path)
+        untied.active = config.model_type in ("t5", "mt5")
+        model = AutoModelForSeq2SeqLM.from_pretrained(path, config=config, **kwargs).eval()
         tokenizer = AutoTokenizer.from_pretrained(path)
     except OSError as err:  # not a folder, and not reachable on the hub
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise FileNotFoundError(f"cannot load model {path!r}: {first}") from None
+    finally:
+        hf_logging.get_logger("transformers.modeling_utils").removeFilter(untied)
     return model, tokenizer
+
+
+class _UntiedT5HeadFilter(logging.Filter):
+    """Drop transformers' "tied weights ... both are present ... update the config" warning for T5 v1.1 /
+    Flan-T5 checkpoints: transformers 5 forces ``T5Config.tie_word_embeddings=True``, so the advice cannot be
+    followed, and the checkpoint's own output layer is loaded (the case the warning describes is handled)."""
+
+    active = False  # set once the config says the model is a T5 / mT5
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        return not (self.active and "both are present in the checkpoints" in text and "lm_head" in text)
