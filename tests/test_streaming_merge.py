@@ -155,3 +155,49 @@ def test_predict_output_is_the_same_with_tiny_merge_chunks(t5_dir, tmp_path, mon
     _assert_same_numbers(small_summary, big_summary)
     assert small_summary["rows"] == 7 and small_summary["rows_with_error"] == 1
     assert {"rougeL", "ref_logprob"} <= set(small.columns)
+
+
+@dataclass
+class ScoredRow:
+    position: int
+    token_entropies: list[float] = field(default_factory=list)
+    token_logprobs: list[float] = field(default_factory=list)
+    score_a: float | None = None
+    score_b: float | None = None
+
+
+class _Finisher:
+    def __init__(self):
+        self.chunks = 0
+
+    def chunk(self, frame):
+        self.chunks += 1
+        return frame.assign(doubled=frame["position"] * 2)
+
+    def summary(self, rows):
+        return {"rows": len(rows), "doubled_sum": int(rows["doubled"].sum())}
+
+
+def test_finish_rows_writes_everything_keeps_a_light_row_table_and_drops_empty_columns(tmp_path, monkeypatch):
+    from t5score.runner import RunSpec, finish_rows
+
+    monkeypatch.setattr(writer, "MERGE_CHUNK_ROWS", 4)
+    rows = [ScoredRow(p, [0.5] * (p % 3), [-1.0] * (p % 3), score_a=float(p)) for p in range(10)]
+    for b, start in enumerate(range(0, 10, 3)):
+        write_part(tmp_path, b, list(reversed(rows[start : start + 3])), ScoredRow)
+    finisher = _Finisher()
+    spec = RunSpec(
+        "score", "out.parquet", ScoredRow, [(p,) for p in range(10)], ["position"], finisher, ("score_",)
+    )
+    table, summary = finish_rows(tmp_path, spec)
+    assert finisher.chunks == 3 and summary == {"rows": 10, "doubled_sum": 90}
+    assert list(table.columns) == [
+        "position",
+        "token_entropies",
+        "score_a",
+        "doubled",
+    ]  # lists dropped, empty too
+    written = pd.read_parquet(tmp_path / "out.parquet")
+    assert list(written.columns) == ["token_entropies", "token_logprobs", "score_a", "doubled"]  # no position
+    assert written["score_a"].tolist() == [float(p) for p in range(10)]
+    assert [list(v) for v in written["token_logprobs"]] == [[-1.0] * (p % 3) for p in range(10)]
