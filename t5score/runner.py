@@ -9,6 +9,7 @@ and the report is the row table without its per-token list columns (``token_entr
 from __future__ import annotations
 
 import json
+import math
 import platform
 import shutil
 import sys
@@ -196,5 +197,24 @@ def run(
 
     report = write_report(output_dir, frame, summary, info, kind=spec.kind)
     (output_dir / "summary.json").write_text(json.dumps(json_safe(summary), indent=2))
+    log_summary(trainer.loggers, summary)
     (output_dir / "run.json").write_text(json.dumps(json_safe(info), indent=2, default=str))
     return report
+
+
+def log_summary(loggers: list, summary: dict[str, Any]) -> None:
+    """Send the summary's finite numbers (dotted keys) to the Trainer's loggers, e.g.
+    ``--trainer.logger CSVLogger``: ``self.log`` is refused in predict hooks, so the corpus metrics are
+    logged once the run is merged (none by default: ``logger: false``)."""
+    if not loggers:
+        return
+    from t5score.reports.markdown import flatten_dict
+
+    numbers = {
+        key: float(value)
+        for key, value in flatten_dict(summary).items()
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    }
+    for logger in loggers:
+        logger.log_metrics(numbers, step=0)
+        logger.finalize("success")

@@ -200,3 +200,16 @@ def test_engine_option_hf_equals_fast_step_and_compile_is_opt_in(t5_dir, input_f
                  "--data.source_column", "text", "--model.engine", "fast", "--output_dir", str(tmp_path / "x")])  # fmt: skip
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and "engine must be one of" in err[-1] and "Traceback" not in "\n".join(err)
+
+
+def test_summary_metrics_reach_a_trainer_logger(t5_dir, input_file, tmp_path):
+    """``self.log`` is refused in predict hooks; the merged run's metrics go to the configured logger."""
+    out, logs = tmp_path / "run", tmp_path / "logs"
+    _predict(t5_dir, input_file, out, "--data.target_column", "ref", "--trainer.logger", "CSVLogger",
+             "--trainer.logger.save_dir", str(logs))  # fmt: skip
+    (csv,) = logs.rglob("metrics.csv")
+    logged = pd.read_csv(csv).iloc[0]
+    summary = json.loads((out / "summary.json").read_text())
+    for key, value in (("mean_token_entropy", summary["mean_token_entropy"]), ("rows", summary["rows"]),
+                       ("rouge.rougeL", summary["rouge"]["rougeL"]), ("ref_ece", summary["ref_ece"])):  # fmt: skip
+        assert logged[key] == pytest.approx(value, rel=1e-12), key
