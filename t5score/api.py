@@ -71,8 +71,6 @@ class Predictor:
         ``capture``, ``num_samples``, ...). With references (``targets`` or ``target_column``) the records
         also hold their teacher-forced scores.
         """
-        from t5score.module import score_references as add_reference_scores
-
         opts = DecodeOptions(**options)
         rows = self._rows(data, source_column, target_column, id_column, targets, prefix)
         out: list[PredictionRecord] = []
@@ -81,9 +79,8 @@ class Predictor:
             raise ValueError("capture='full' needs logits_dir, the folder to stream logits into")
         for index, positions in enumerate(plan_batches(rows, batch_size)):
             batch = [rows[p] for p in positions]
-            records = decode_rows(self.model, self.tokenizer, batch, opts, max_source_length, folder, index)
-            if score_references and opts.num_samples == 0:
-                add_reference_scores(self.model, self.tokenizer, records, max_source_length)
+            records = decode_rows(self.model, self.tokenizer, batch, opts, max_source_length, folder, index,
+                                  score_references=score_references)  # fmt: skip
             out.extend(records)
         if folder is not None:
             from t5score.logits_store import merge_index

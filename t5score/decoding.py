@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import torch
 from transformers import DynamicCache, EncoderDecoderCache
+from transformers.modeling_outputs import BaseModelOutput
 
 from t5score import fast_t5
 from t5score.modeling import special_tokens
@@ -121,6 +122,7 @@ def greedy_decode(
     sampling: Sampling | None = None,
     engine: str = "auto",
     compile: bool | str = False,
+    encoder_hidden: torch.Tensor | None = None,
 ) -> DecodeOutput:
     """Decode ``input_ids`` (``[B, S]``) greedily, capturing per-token statistics of the raw logits.
 
@@ -132,7 +134,9 @@ def greedy_decode(
     (:mod:`t5score.fast_t5`) for T5-family models and the model's own forward otherwise; ``"hf"`` always
     the model's forward; ``"t5"`` requires the fast step. ``compile=True`` (opt-in) runs the fast step
     through ``torch.compile`` (a string names the backend, default ``"inductor"``): it pays a compilation
-    (tens of seconds on CPU) per new batch shape, so it suits fixed-shape batches.
+    (tens of seconds on CPU) per new batch shape, so it suits fixed-shape batches. ``encoder_hidden``
+    (``[B, S, D]``): the encoder's output for ``input_ids`` when the caller already has it (it is shared
+    with the samples of a row and with reference scoring); otherwise the encoder runs here.
     """
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
@@ -153,7 +157,11 @@ def greedy_decode(
     topk_lp = torch.zeros(batch, max_new_tokens, k, device=device)
     bad = torch.zeros(batch, max_new_tokens, dtype=torch.bool, device=device)
 
-    encoder_outputs = model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask)
+    if encoder_hidden is None:
+        encoder_hidden = model.get_encoder()(
+            input_ids=input_ids, attention_mask=attention_mask
+        ).last_hidden_state
+    encoder_outputs = BaseModelOutput(last_hidden_state=encoder_hidden)  # (ours: dropping rows replaces it)
     stepper = _stepper(model, encoder_outputs, attention_mask, max_new_tokens, engine, compile)
     row_index = torch.arange(batch, device=device)  # [A] original row of each active row
     dense = True  # row_index is still arange(batch): write columns without indexing

@@ -101,6 +101,7 @@ def _record(row: SourceRow, out, b: int, tokenizer, truncated: bool, sample: int
     )
 
 
+@torch.inference_mode()
 def decode_rows(
     model: torch.nn.Module,
     tokenizer,
@@ -109,8 +110,13 @@ def decode_rows(
     max_source_length: int | None = None,
     logits_dir: Path | None = None,
     batch_index: int = 0,
+    score_references: bool = False,
 ) -> list[PredictionRecord]:
-    """Decode ``rows`` as one batch; rows with ``error`` set are kept, undecoded, with that error."""
+    """Decode ``rows`` as one batch; rows with ``error`` set are kept, undecoded, with that error.
+
+    The encoder runs once per batch: its output serves every sample and, with ``score_references`` (greedy
+    decoding only), the teacher-forced scores of the rows' targets (``ref_*`` fields).
+    """
     device = next(model.parameters()).device
     records: list[PredictionRecord] = []
     good = [r for r in rows if r.error is None]
@@ -125,6 +131,7 @@ def decode_rows(
         input_ids, mask, truncated = tokenize_sources(
             tokenizer, [r.source for r in good], max_source_length, device
         )
+        hidden = model.get_encoder()(input_ids=input_ids, attention_mask=mask).last_hidden_state  # [G, S, D]
         for s in range(samples):
             sampling = None
             if options.num_samples:
@@ -137,12 +144,41 @@ def decode_rows(
             out = greedy_decode(
                 model, input_ids, mask, max_new_tokens=options.max_new_tokens, top_k=options.top_k,
                 logits_sink=sink, eos_check_every=options.eos_check_every, drop_finished=options.drop_finished,
-                sampling=sampling, engine=options.engine, compile=options.compile,
+                sampling=sampling, engine=options.engine, compile=options.compile, encoder_hidden=hidden,
             )  # fmt: skip
             sample = s if options.num_samples else None
             for b, row in enumerate(good):
                 records.append(_record(row, out, b, tokenizer, truncated[b], sample))
             if sink is not None:
                 sink.close([r.id for r in good], out.num_tokens.tolist(), list(range(len(good))))
+        if score_references and not options.num_samples:
+            add_reference_scores(model, tokenizer, records[-len(good) :], hidden, mask)
     records.sort(key=lambda rec: (rec.position, rec.sample_index or 0))
     return records
+
+
+def add_reference_scores(
+    model, tokenizer, records: list[PredictionRecord], hidden: torch.Tensor, mask: torch.Tensor
+) -> None:
+    """Teacher-forced scores of the targets (``ref_*`` fields) of ``records``, whose sources' encoder
+    output is ``hidden`` / ``mask`` (row ``i`` for record ``i``); rows without a target are left as they are."""
+    from t5score.scoring import score_pairs
+
+    todo = [i for i, r in enumerate(records) if r.error is None and r.target and r.target.strip()]
+    if not todo:
+        return
+    index = torch.tensor(todo, device=hidden.device)
+    scores = score_pairs(model, tokenizer, [records[i].source for i in todo], [records[i].target for i in todo],
+                         top_k=1, encoder_states=(hidden.index_select(0, index), mask.index_select(0, index)))  # fmt: skip
+    for i, sc in zip(todo, scores, strict=True):
+        rec = records[i]
+        if sc.nonfinite:  # keep the row, flag it, and keep NaN out of the reference columns
+            rec.error = rec.error or "non-finite logits (NaN or inf) while scoring the reference; try float32"
+            continue
+        rec.ref_num_tokens, rec.ref_logprob, rec.ref_mean_logprob = (
+            sc.num_tokens,
+            sc.sum_logprob,
+            sc.mean_logprob,
+        )
+        rec.ref_top1_probs = sc.top1_probs
+        rec.ref_top1_correct = [top[0] == tok for top, tok in zip(sc.topk_ids, sc.token_ids, strict=True)]

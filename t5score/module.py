@@ -12,36 +12,6 @@ from t5score.modeling import DEFAULT_MODEL, load_model_and_tokenizer
 from t5score.records import PredictionRecord, SourceBatch
 
 
-def score_references(
-    model, tokenizer, records: list[PredictionRecord], max_source_length: int | None
-) -> None:
-    """Add teacher-forced reference scores (``ref_*``) to records whose row has a non-empty target."""
-    from t5score.scoring import score_pairs
-
-    todo = [r for r in records if r.error is None and r.target and r.target.strip()]
-    if not todo:
-        return
-    scores = score_pairs(
-        model,
-        tokenizer,
-        [r.source for r in todo],
-        [r.target for r in todo],
-        max_source_length=max_source_length,
-        top_k=1,
-    )
-    for rec, sc in zip(todo, scores, strict=True):
-        if sc.nonfinite:  # keep the row, flag it, and keep NaN out of the reference columns
-            rec.error = rec.error or "non-finite logits (NaN or inf) while scoring the reference; try float32"
-            continue
-        rec.ref_num_tokens, rec.ref_logprob, rec.ref_mean_logprob = (
-            sc.num_tokens,
-            sc.sum_logprob,
-            sc.mean_logprob,
-        )
-        rec.ref_top1_probs = sc.top1_probs
-        rec.ref_top1_correct = [top[0] == tok for top, tok in zip(sc.topk_ids, sc.token_ids, strict=True)]
-
-
 class Seq2SeqPredictor(L.LightningModule):
     """Decode with a seq2seq model and keep the numbers: per-token log-probabilities, entropies, top-k.
 
@@ -126,10 +96,7 @@ class Seq2SeqPredictor(L.LightningModule):
         logits_dir = self.output_dir / "logits" if self.output_dir is not None else None
         if self.options.capture == "full" and logits_dir is None:
             raise ValueError("capture='full' needs an output folder for the logits")
-        records = decode_rows(
+        return decode_rows(
             self.model, self.tokenizer, batch.rows, self.options, batch.max_source_length, logits_dir,
-            batch.batch_index,
+            batch.batch_index, score_references=self.do_score_references,
         )  # fmt: skip
-        if self.do_score_references and self.options.num_samples == 0:
-            score_references(self.model, self.tokenizer, records, batch.max_source_length)
-        return records

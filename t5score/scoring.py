@@ -37,6 +37,7 @@ import torch
 
 from t5score.fast_t5_scoring import forced_decoder
 from t5score.modeling import special_tokens
+from t5score.scoring_inputs import check_texts, given_lengths, prepended_bos, tokenize
 from t5score.stats import token_stats
 
 SCORE_FIELDS = ("sum_logprob", "mean_logprob", "penalised_logprob")
@@ -68,37 +69,6 @@ class PairScore:
         if name not in SCORE_FIELDS:
             raise ValueError(f"score must be one of {SCORE_FIELDS}, got {name!r}")
         return getattr(self, name)
-
-
-def _tokenize(tokenizer, texts: list[str], *, target: bool, max_length: int | None, eos: int):
-    """Token ids per text, ending with EOS for targets; truncated to ``max_length`` keeping a final EOS."""
-    if not texts:
-        return [], []
-    enc = tokenizer(text_target=texts) if target else tokenizer(texts)
-    ids_out, truncated = [], []
-    for ids in enc["input_ids"]:
-        ids = list(ids)
-        if target and (not ids or ids[-1] != eos):
-            ids.append(eos)
-        cut = max_length is not None and len(ids) > max_length
-        if cut:
-            ids = ids[: max_length - 1] + [eos] if ids[-1] == eos else ids[:max_length]
-        ids_out.append(ids)
-        truncated.append(cut)
-    return ids_out, truncated
-
-
-def _prepended_bos(tokenizer) -> int | None:
-    """The BOS id when the tokenizer puts it in front of every target (BART's ``<s>``), else None."""
-    bos = getattr(tokenizer, "bos_token_id", None)
-    probe = tokenizer(text_target=[""])["input_ids"][0]
-    return bos if bos is not None and list(probe[:1]) == [bos] else None
-
-
-def _check_texts(texts: list[str], what: str) -> None:
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise ValueError(f"{what}[{i}] is {type(text).__name__}, expected a string")
 
 
 def _plan(src_lens: list[int], item_src: list[int], tgt_lens: list[int], budget: int) -> list[tuple]:
@@ -163,6 +133,7 @@ def score_pairs(
     reuse_encoder: bool = True,
     top_k: int = 0,
     engine: str = "auto",
+    encoder_states: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> list[PairScore]:
     """Score ``targets[i]`` given its source under ``model``; one :class:`PairScore` per target, in order.
 
@@ -171,10 +142,13 @@ def score_pairs(
     the scored log-probabilities, their mean, and ``sum / num_tokens ** alpha``. ``top_k > 0`` also
     keeps the top-k ids and log-probabilities at each position. See the module docstring for EOS/BOS
     and for ``reuse_encoder`` and ``engine`` (``"auto"``, ``"hf"`` or ``"t5"``, as in decoding).
+    ``encoder_states`` = ``(hidden [len(sources), S, D], mask [len(sources), S])``, right-padded: the
+    sources' encoder output when the caller already has it (decoding shares it with reference scoring);
+    the sources are then neither tokenized nor encoded here (``source_truncated`` is the caller's to set).
     """
     sources, targets = list(sources), list(targets)
-    _check_texts(sources, "sources")
-    _check_texts(targets, "targets")
+    check_texts(sources, "sources")
+    check_texts(targets, "targets")
     if pair_source_index is None:
         if len(sources) != len(targets):
             raise ValueError(f"{len(sources)} sources but {len(targets)} targets; give pair_source_index")
@@ -193,7 +167,7 @@ def score_pairs(
         return []
 
     ids = special_tokens(model)
-    bos = None if include_bos else _prepended_bos(tokenizer)
+    bos = None if include_bos else prepended_bos(tokenizer)
     device = next(model.parameters()).device
 
     # distinct sources (by text) and distinct (source, target) work items
@@ -203,22 +177,33 @@ def score_pairs(
     uniq_item: dict[tuple[int, str], int] = {}
     pair_item = [uniq_item.setdefault((s, t), len(uniq_item)) for s, t in zip(pair_src, targets, strict=True)]
     item_src = [s for s, _ in uniq_item]  # source of each work item
-    src_ids, src_cut = _tokenize(
-        tokenizer, src_texts, target=False, max_length=max_source_length, eos=ids.eos_token_id
-    )
-    tgt_ids, tgt_cut = _tokenize(
+    if encoder_states is None:
+        src_ids, src_cut = tokenize(
+            tokenizer, src_texts, target=False, max_length=max_source_length, eos=ids.eos_token_id
+        )
+        src_lens = [len(x) for x in src_ids]
+    else:
+        first: dict[str, int] = {}
+        for i, text in enumerate(sources):
+            first.setdefault(text, i)
+        src_rows = [first[text] for text in src_texts]  # the first row of each distinct source
+        src_lens, src_cut = given_lengths(encoder_states, len(sources), src_rows, reuse_encoder), None
+    tgt_ids, tgt_cut = tokenize(
         tokenizer, [t for _, t in uniq_item], target=True, max_length=max_target_length, eos=ids.eos_token_id
     )
 
     results: list[list | None] = [None] * len(item_src)
-    src_lens = [len(x) for x in src_ids]
     with _eval_mode(model):
         decoder = forced_decoder(model, engine)  # chosen in eval mode: the fast path never runs dropout
         encoder = model.get_encoder()
         for window, batches in _plan(src_lens, item_src, [len(x) for x in tgt_ids], max_tokens_per_batch):
-            if reuse_encoder:  # each distinct source of the window encoded (and its context built) once
+            if reuse_encoder and encoder_states is not None:  # the caller's encoder output
+                rows, width = torch.tensor([src_rows[s] for s in window]), max(src_lens[s] for s in window)
+                hidden, enc_mask = (x.index_select(0, rows.to(x.device))[:, :width] for x in encoder_states)
+            elif reuse_encoder:  # each distinct source of the window encoded (and its context built) once
                 enc_ids, enc_mask = _pad([src_ids[s] for s in window], ids.pad_token_id, device)
                 hidden = encoder(input_ids=enc_ids, attention_mask=enc_mask).last_hidden_state
+            if reuse_encoder:
                 shared = decoder.context(hidden, enc_mask)
                 local = {s: i for i, s in enumerate(window)}
             for batch in batches:
@@ -242,7 +227,16 @@ def score_pairs(
         lo = 1 if bos is not None and tgt_ids[w][0] == bos else 0
         hi = len(tgt_ids[w]) - (0 if include_eos else 1)
         scores.append(
-            _finish(results[w], p, int(pair_source_index[p]), lo, hi, alpha, src_cut[s], tgt_cut[w])
+            _finish(
+                results[w],
+                p,
+                int(pair_source_index[p]),
+                lo,
+                hi,
+                alpha,
+                bool(src_cut and src_cut[s]),
+                tgt_cut[w],
+            )
         )
     return scores
 
