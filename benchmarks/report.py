@@ -152,6 +152,15 @@ def _scoring_section(d: dict) -> tuple[list[str], tuple]:
     for name, r in d["results"].items():
         runs = ", ".join(f"{x:.1f}" for x in r["runs_s"])
         lines.append(f"| {name} | {r['median_s']:.1f} | {runs} | {r['pairs_per_s']:.1f} |")
+    ref = d.get("predict_references")
+    if ref:
+        w = ref["workload"]
+        lines += ["", f"`predict` with references, one batch of {w['rows']} sources of {w['source_len']} tokens, "
+                  f"{w['new_tokens']} new tokens, references of {w['target_len']} tokens: the encoder's output shared "
+                  "by decoding and the reference scores vs the reference scores re-encoding the sources "
+                  f"(speed-up {ref['speedup']:.2f}x).", "", "| mode | median s | runs (s) |", "|---|---:|---|"]  # fmt: skip
+        for name, r in ref["results"].items():
+            lines.append(f"| {name} | {r['median_s']:.2f} | {', '.join(f'{x:.2f}' for x in r['runs_s'])} |")
     return lines + [""], ("encoder reuse vs re-encoding per pair", d["speedup"], ">= 1.6x", 1.6)
 
 
