@@ -43,3 +43,24 @@ def test_unknown_key_is_refused(tmp_path):
     bad.write_text("model:\n  max_new_tokns: 5\n")
     with pytest.raises(Exception, match="max_new_tokns"):
         config_parser(Seq2SeqPredictor, TextDataModule).parse_args(["-c", str(bad)])
+
+
+def test_default_config_is_the_plain_main_job():
+    """configs/default.yaml says it is the same as plain `t5score predict`: every option it sets is the default
+    (target_column / id_column name the shipped split's columns, which the defaults pick for it)."""
+    parser = config_parser(Seq2SeqPredictor, TextDataModule)
+    plain = parser.parse_args([]).as_dict()
+    shipped = parser.parse_args(
+        ["-c", str(Path(__file__).parent.parent / "configs" / "default.yaml")]
+    ).as_dict()
+    for section in ("model", "data", "trainer"):
+        for key, value in shipped[section].items():
+            if (section, key) in {("data", "target_column"), ("data", "id_column")}:
+                continue
+            if (section, key) == ("trainer", "precision") and plain[section][key] is None:
+                assert value == "32-true"  # Lightning's default precision
+                continue
+            assert value == plain[section][key], (
+                f"{section}.{key}: {value!r} != default {plain[section][key]!r}"
+            )
+    assert shipped.get("output_dir", plain.get("output_dir")) == plain.get("output_dir")
