@@ -30,8 +30,8 @@ def _generate(model, input_ids, mask, steps):
     return out.sequences[:, 1:], torch.stack(out.logits, dim=1)
 
 
-def _check_against_generate(model, input_ids, mask, steps, **options):
-    """Tokens equal generate's, captured logits within 1e-5 of the largest logit."""
+def _check_against_generate(model, input_ids, mask, steps, logits_atol=1e-5, **options):
+    """Tokens equal generate's, captured logits within ``logits_atol`` of the largest logit (relative)."""
     seq, hf_logits = _generate(model, input_ids, mask, steps)
     captured = torch.zeros_like(hf_logits)
 
@@ -46,7 +46,7 @@ def _check_against_generate(model, input_ids, mask, steps, **options):
         assert n == (hf.index(eos) + 1 if eos in hf else len(hf))
         assert out.token_ids[b, :n].tolist() == hf[:n]
         scale = hf_logits[b, :n].abs().max()
-        torch.testing.assert_close(captured[b, :n] / scale, hf_logits[b, :n] / scale, rtol=0, atol=1e-5)
+        torch.testing.assert_close(captured[b, :n] / scale, hf_logits[b, :n] / scale, rtol=0, atol=logits_atol)
         ref = torch.log_softmax(hf_logits[b, :n].double(), -1).gather(-1, seq[b, :n, None])[:, 0]
         torch.testing.assert_close(out.token_logprobs[b, :n].double(), ref, rtol=1e-5, atol=1e-5)
     return out
@@ -106,10 +106,12 @@ def test_compile_is_opt_in(monkeypatch):
 
 def test_compiled_static_step_matches_generate():
     """The compile path's static-shape step (all cache slots attended, future ones masked), traced by
-    dynamo; ``aot_eager`` skips code generation so the test stays fast (inductor: the slow test below)."""
+    dynamo; ``aot_eager`` skips code generation so the test stays fast (inductor: the slow test below).
+    Traced graphs decompose ops (other summation orders, other SIMD paths per CPU): logits within 1e-4 of
+    the largest logit, tokens exact."""
     model = make_tiny_model("t5", seed=2)
     input_ids, mask = _inputs(1, model.config.vocab_size)
-    _check_against_generate(model, input_ids, mask, 10, compile="aot_eager")
+    _check_against_generate(model, input_ids, mask, 10, logits_atol=1e-4, compile="aot_eager")
 
 
 @pytest.mark.slow
@@ -119,7 +121,7 @@ def test_compiled_static_step_matches_generate():
 def test_inductor_compiled_step_matches_generate():
     model = make_tiny_model("t5v1.1", seed=2)
     input_ids, mask = _inputs(1, model.config.vocab_size)
-    _check_against_generate(model, input_ids, mask, 8, compile=True)
+    _check_against_generate(model, input_ids, mask, 8, logits_atol=1e-4, compile=True)
 
 
 @pytest.mark.parametrize("kind", ["t5", "bart"])

@@ -84,7 +84,7 @@ def test_ddp_two_processes_equal_single_process(t5_dir, input_file, tmp_path):
     s1 = json.loads((single / "summary.json").read_text())
     s2 = json.loads((ddp / "summary.json").read_text())
     assert s1["num_tokens"] == s2["num_tokens"] and s1["rows_with_error"] == s2["rows_with_error"] == 1
-    assert s2["mean_token_logprob"] == pytest.approx(s1["mean_token_logprob"], abs=1e-6)
+    assert s2["mean_token_logprob"] == pytest.approx(s1["mean_token_logprob"], rel=2e-6, abs=1e-6)
 
 
 def test_crash_then_resume_equals_uninterrupted(t5_dir, input_file, tmp_path, monkeypatch):

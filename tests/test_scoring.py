@@ -69,7 +69,7 @@ def test_sum_equals_minus_loss_times_tokens(setup, refs):
     for s, ref in zip(scores, refs, strict=True):
         assert s.token_ids == ref["labels"] and s.num_tokens == len(ref["labels"])
         assert s.token_ids[-1] == model.config.eos_token_id
-        assert abs(s.sum_logprob - ref["sum"]) < 1e-4
+        assert s.sum_logprob == pytest.approx(ref["sum"], rel=2e-6, abs=1e-4)
         assert torch.allclose(
             torch.tensor(s.token_logprobs, dtype=torch.float64), ref["token_logprobs"], atol=1e-4
         )
@@ -130,7 +130,7 @@ def test_independent_of_batching_and_encoder_reuse(setup64):
         for x, y in zip(base, got, strict=True):
             assert x.token_ids == y.token_ids, (budget, reuse)
             assert max(abs(u - v) for u, v in zip(x.token_logprobs, y.token_logprobs, strict=True)) < 1e-5
-            assert abs(x.sum_logprob - y.sum_logprob) < 1e-5, (budget, reuse)
+            assert x.sum_logprob == pytest.approx(y.sum_logprob, rel=2e-6, abs=1e-5), (budget, reuse)
 
 
 def _count_encoder_rows(model):
@@ -173,7 +173,7 @@ def test_each_distinct_source_is_encoded_once(setup):
             per_pair = score_pairs(model, tok, sources, targets, reuse_encoder=False, **kwargs)
             assert sum(rows) == len(targets)
             for a, b in zip(reused, per_pair, strict=True):
-                assert abs(a.sum_logprob - b.sum_logprob) < 1e-5
+                assert a.sum_logprob == pytest.approx(b.sum_logprob, rel=2e-6, abs=1e-5)
         assert len(decoder_calls) > 4  # several batches per call of the "hf" engine
     finally:
         handle.remove()
@@ -188,7 +188,7 @@ def test_include_eos_false_drops_exactly_the_eos_term(setup):
         assert a.token_ids[-1] == model.config.eos_token_id
         assert b.token_ids == a.token_ids[:-1] and b.num_tokens == a.num_tokens - 1
         assert b.token_logprobs == a.token_logprobs[:-1]
-        assert abs(b.sum_logprob - (a.sum_logprob - a.token_logprobs[-1])) < 1e-5
+        assert b.sum_logprob == pytest.approx(a.sum_logprob - a.token_logprobs[-1], rel=2e-6, abs=1e-5)
 
 
 def test_include_bos(setup):
@@ -198,7 +198,7 @@ def test_include_bos(setup):
     for a, b in zip(full, no_bos, strict=True):
         if kind == "bart":
             assert b.token_ids == a.token_ids[1:] and b.token_logprobs == a.token_logprobs[1:]
-            assert abs(b.sum_logprob - (a.sum_logprob - a.token_logprobs[0])) < 1e-5
+            assert b.sum_logprob == pytest.approx(a.sum_logprob - a.token_logprobs[0], rel=2e-6, abs=1e-5)
         else:
             assert b == a
 
@@ -234,7 +234,7 @@ def test_truncation_matches_tokenizer_truncation(setup):
         tgt_kwargs={"truncation": True, "max_length": 5},
     )
     assert s.token_ids == ref["labels"] and len(s.token_ids) == 5
-    assert abs(s.sum_logprob - ref["sum"]) < 1e-4
+    assert s.sum_logprob == pytest.approx(ref["sum"], rel=2e-6, abs=1e-4)
     assert s.source_truncated and s.target_truncated
 
 
