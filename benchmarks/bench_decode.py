@@ -21,15 +21,15 @@ from pathlib import Path
 import torch
 from common import build_model, machine, make_inputs, median, save_model_dir, versions, write_json
 
-from t5score import fast_t5
-from t5score.decoding import greedy_decode
-from t5score.logits_store import BatchLogitsWriter
-from t5score.quantize import quantize_int8
-from t5score.stats import token_stats
+from t5score.engine.decode import greedy_decode
+from t5score.engine.logits_store import BatchLogitsWriter
+from t5score.engine.quantize import quantize_int8
+from t5score.engine.stats import token_stats
+from t5score.engine.t5 import kernels as fast_t5
 
 
 def old_token_stats(logits: torch.Tensor, top_k: int = 5):
-    """The first version of t5score.stats.token_stats (log_softmax, exp, mask, isfinite), for the lever table."""
+    """The first version of t5score.engine.stats.token_stats (log_softmax, exp, mask, isfinite), for the lever table."""
     logits = logits.float()
     logp = torch.log_softmax(logits, dim=-1)
     top1_logp, top1_ids = logp.max(dim=-1)
@@ -67,20 +67,31 @@ class Workload:
 
     def engine_full(self):
         folder = self.tmp / "full"
-        writer = BatchLogitsWriter(folder, 0, self.input_ids.shape[0], self.steps, self.model.config.vocab_size,
-                                   "float16")  # fmt: skip
+        writer = BatchLogitsWriter(
+            folder, 0, self.input_ids.shape[0], self.steps, self.model.config.vocab_size, "float16"
+        )
         out = greedy_decode(
             self.model, self.input_ids, self.mask, max_new_tokens=self.steps, logits_sink=writer
         )
-        writer.close([str(i) for i in range(len(out.num_tokens))], out.num_tokens.tolist(),
-                     list(range(len(out.num_tokens))))  # fmt: skip
+        writer.close(
+            [str(i) for i in range(len(out.num_tokens))],
+            out.num_tokens.tolist(),
+            list(range(len(out.num_tokens))),
+        )
         sync(self.device)
         return out.token_ids.cpu(), None
 
     def generate(self):
-        out = self.model.generate(input_ids=self.input_ids, attention_mask=self.mask, do_sample=False, num_beams=1,
-                                  max_new_tokens=self.steps, min_new_tokens=self.steps, output_logits=True,
-                                  return_dict_in_generate=True)  # fmt: skip
+        out = self.model.generate(
+            input_ids=self.input_ids,
+            attention_mask=self.mask,
+            do_sample=False,
+            num_beams=1,
+            max_new_tokens=self.steps,
+            min_new_tokens=self.steps,
+            output_logits=True,
+            return_dict_in_generate=True,
+        )
         logits = torch.stack(out.logits, dim=1)  # [B, T, V]
         token_stats(logits, tokens=out.sequences[:, 1:], top_k=5)
         sync(self.device)
@@ -93,8 +104,9 @@ class Workload:
         first = None
         with torch.inference_mode():
             for _ in range(self.steps):
-                logits = self.model(input_ids=self.input_ids, attention_mask=self.mask, decoder_input_ids=dec,
-                                    use_cache=False).logits[:, -1]  # fmt: skip
+                logits = self.model(
+                    input_ids=self.input_ids, attention_mask=self.mask, decoder_input_ids=dec, use_cache=False
+                ).logits[:, -1]
                 first = logits.float().cpu() if first is None else first
                 stats = token_stats(logits, top_k=5)
                 dec = torch.cat([dec, stats.top1_ids[:, None]], dim=1)
@@ -113,22 +125,33 @@ class Workload:
             str(out_dir), quantization=quant, force=True
         )
         device = "cuda" if self.device.type == "cuda" else "cpu"
-        return ctranslate2.Translator(str(out_dir), device=device, compute_type=compute_type, inter_threads=1,
-                                      intra_threads=torch.get_num_threads())  # fmt: skip
+        return ctranslate2.Translator(
+            str(out_dir),
+            device=device,
+            compute_type=compute_type,
+            inter_threads=1,
+            intra_threads=torch.get_num_threads(),
+        )
 
     def ct2_tokens_only(self, translator):
         """CTranslate2's own speed: tokens only, no logits out, no statistics (not the same job)."""
         source = [[f"w{i}" if i > 2 else "</s>" for i in row] for row in self.input_ids.tolist()]
-        translator.translate_batch(source, beam_size=1, max_decoding_length=self.steps,
-                                   min_decoding_length=self.steps)  # fmt: skip
+        translator.translate_batch(
+            source, beam_size=1, max_decoding_length=self.steps, min_decoding_length=self.steps
+        )
         return None, None
 
     def ct2(self, translator):
         import numpy as np
 
         source = [[f"w{i}" if i > 2 else "</s>" for i in row] for row in self.input_ids.tolist()]
-        results = translator.translate_batch(source, beam_size=1, max_decoding_length=self.steps,
-                                             min_decoding_length=self.steps, return_logits_vocab=True)  # fmt: skip
+        results = translator.translate_batch(
+            source,
+            beam_size=1,
+            max_decoding_length=self.steps,
+            min_decoding_length=self.steps,
+            return_logits_vocab=True,
+        )
         logits = torch.from_numpy(np.stack([np.stack([np.asarray(s) for s in r.logits[0]]) for r in results]))
         token_stats(logits, top_k=5)  # the same statistics as every other contender
         special = {"<pad>": 0, "</s>": 1, "<unk>": 2}
@@ -147,8 +170,10 @@ def levers(work: Workload, reps: int) -> dict:
     """Single-factor measurements on the same model: prepacking, statistics, EOS handling."""
     out: dict = {}
     logits = torch.randn(work.args.batch, work.model.config.vocab_size, device=work.device) * 5
-    for name, fn in (("token_stats (single exp)", lambda: token_stats(logits, top_k=5)),
-                     ("old token_stats (log_softmax+exp+masks)", lambda: old_token_stats(logits))):  # fmt: skip
+    for name, fn in (
+        ("token_stats (single exp)", lambda: token_stats(logits, top_k=5)),
+        ("old token_stats (log_softmax+exp+masks)", lambda: old_token_stats(logits)),
+    ):
         times = []
         for _ in range(reps):
             start = time.perf_counter()
@@ -175,9 +200,12 @@ def levers(work: Workload, reps: int) -> dict:
     model = build_model(eos_reachable=True).to(work.device, work.dtype)
     with torch.no_grad():
         model.lm_head.weight[1] *= 3.5
-    variants = {"eos_check_every=1": {}, "eos_check_every=4": {"eos_check_every": 4},
-                "drop_finished=True": {"drop_finished": True},
-                "drop_finished=True, eos_check_every=4": {"drop_finished": True, "eos_check_every": 4}}  # fmt: skip
+    variants = {
+        "eos_check_every=1": {},
+        "eos_check_every=4": {"eos_check_every": 4},
+        "drop_finished=True": {"drop_finished": True},
+        "drop_finished=True, eos_check_every=4": {"drop_finished": True, "eos_check_every": 4},
+    }
     times = {k: [] for k in variants}
     lengths = None
     greedy_decode(model, work.input_ids, work.mask, max_new_tokens=work.steps)  # warm-up (packing)
@@ -196,8 +224,8 @@ def levers(work: Workload, reps: int) -> dict:
 
 def length_sorting(work: Workload, reps: int, rows: int = 64) -> dict:
     """Sources of mixed lengths (8 to 2 x source_len tokens) in batches taken in input order vs sorted by
-    length, as ``t5score.data.plan_batches`` does: padding costs encoder and cross-attention work."""
-    from t5score.data import plan_batches
+    length, as ``t5score.data.modules.plan_batches`` does: padding costs encoder and cross-attention work."""
+    from t5score.data.modules import plan_batches
     from t5score.records import SourceRow
 
     g = torch.Generator().manual_seed(7)
@@ -208,8 +236,10 @@ def length_sorting(work: Workload, reps: int, rows: int = 64) -> dict:
     fake = [
         SourceRow(position=i, id=str(i), source="x" * n) for i, n in enumerate(lengths)
     ]  # length = tokens
-    plans = {"in input order": plan_batches(fake, work.args.batch, sort_by_length=False),
-             "sorted by length (t5score)": plan_batches(fake, work.args.batch)}  # fmt: skip
+    plans = {
+        "in input order": plan_batches(fake, work.args.batch, sort_by_length=False),
+        "sorted by length (t5score)": plan_batches(fake, work.args.batch),
+    }
     batches = {}
     for name, plan in plans.items():
         batches[name] = []
@@ -247,8 +277,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--naive-reps", type=int, default=1, help="full runs of the (slow) no-cache loop")
     parser.add_argument("--skip", nargs="*", default=[], help="contender names to leave out (e.g. compile)")
-    parser.add_argument("--ct2-mkl", action="store_true",
-                        help="CT2_USE_MKL=1: CTranslate2 uses Intel MKL also on non-Intel CPUs (default: oneDNN there)")  # fmt: skip
+    parser.add_argument(
+        "--ct2-mkl",
+        action="store_true",
+        help="CT2_USE_MKL=1: CTranslate2 uses Intel MKL also on non-Intel CPUs (default: oneDNN there)",
+    )
     args = parser.parse_args(argv)
     if args.ct2_mkl:
         os.environ["CT2_USE_MKL"] = "1"  # read once, when ctranslate2 first runs
@@ -333,11 +366,27 @@ def main(argv: list[str] | None = None) -> int:
         k: {"median_s": median(v), "runs_s": v, "tokens_per_s": tokens_out / median(v)}
         for k, v in times.items()
     }
-    payload = {"workload": {"batch": args.batch, "source_len": args.source_len, "new_tokens": args.new_tokens,
-                            "reps": args.reps, "threads": args.threads, "device": args.device, "dtype": args.dtype,
-                            "distinct_generated_tokens": distinct},
-               "machine": at_start, "machine_at_end": machine(), "versions": versions(), "command": " ".join(["python", *sys.argv]),
-               "results": rows, "quality": quality, "setup": setup, "levers": lever, "notes": notes}  # fmt: skip
+    payload = {
+        "workload": {
+            "batch": args.batch,
+            "source_len": args.source_len,
+            "new_tokens": args.new_tokens,
+            "reps": args.reps,
+            "threads": args.threads,
+            "device": args.device,
+            "dtype": args.dtype,
+            "distinct_generated_tokens": distinct,
+        },
+        "machine": at_start,
+        "machine_at_end": machine(),
+        "versions": versions(),
+        "command": " ".join(["python", *sys.argv]),
+        "results": rows,
+        "quality": quality,
+        "setup": setup,
+        "levers": lever,
+        "notes": notes,
+    }
     write_json(args.out, payload)
     with contextlib.suppress(OSError):
         shutil.rmtree(work.tmp)

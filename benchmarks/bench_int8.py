@@ -21,10 +21,10 @@ from pathlib import Path
 import torch
 from common import ROOT, machine, versions, write_json
 
-from t5score.decoding import greedy_decode
-from t5score.inference import tokenize_sources
-from t5score.modeling import load_model_and_tokenizer
-from t5score.quantize import quantize_int8
+from t5score.engine.decode import greedy_decode
+from t5score.engine.modeling import load_model_and_tokenizer
+from t5score.engine.quantize import quantize_int8
+from t5score.runs.decode_rows import tokenize_sources
 
 DATA = ROOT / "t5score" / "assets" / "data" / "code_summary_test.jsonl"
 
@@ -80,8 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     texts = [json.loads(line)["source"] for line in DATA.read_text().splitlines()[: args.rows]]
     start_id, eos = model.config.decoder_start_token_id, model.config.eos_token_id
     int8 = quantize_int8(model)
-    parts = [tokenize_sources(tokenizer, texts[s], args.max_source_length, torch.device("cpu"))[:2]
-             for s in batches(len(texts), args.batch)]  # fmt: skip
+    parts = [
+        tokenize_sources(tokenizer, texts[s], args.max_source_length, torch.device("cpu"))[:2]
+        for s in batches(len(texts), args.batch)
+    ]
 
     def cut(row: list[int]) -> list[int]:
         return row[: row.index(eos) + 1] if eos in row else row
@@ -89,8 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     ref_tokens, ours, ours_lp, ref_lp = [], [], [], []
     fp32, fp32_lp, timing = [], [], {"float32 engine": 0.0, "int8 engine": 0.0}
     for input_ids, mask in parts:
-        out = model.generate(input_ids=input_ids, attention_mask=mask, do_sample=False, num_beams=1,
-                             max_new_tokens=args.new_tokens)  # fmt: skip
+        out = model.generate(
+            input_ids=input_ids,
+            attention_mask=mask,
+            do_sample=False,
+            num_beams=1,
+            max_new_tokens=args.new_tokens,
+        )
         ref = [cut(r) for r in out[:, 1:].tolist()]
         ref_tokens += ref
         for name, m in (("float32 engine", model), ("int8 engine", int8)):
@@ -115,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
                 [ref_lp[i] for i in same],
                 [fp32[i] for i in same],
                 [fp32_lp[i] for i in same],
-            ),  # fmt: skip
+            ),
             "outputs_identical": len(same) / len(ref_tokens),
             "token_agreement": summary(ref_tokens, ref_lp, fp32, ref_lp)["token_agreement"],
         },
@@ -125,16 +132,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import ctranslate2
 
-        sources = [tokenizer.convert_ids_to_tokens(ids[m.bool()].tolist()) for ids, m in
-                   ((i, k) for input_ids, mask in parts for i, k in zip(input_ids, mask, strict=True))]  # fmt: skip
+        sources = [
+            tokenizer.convert_ids_to_tokens(ids[m.bool()].tolist())
+            for ids, m in ((i, k) for input_ids, mask in parts for i, k in zip(input_ids, mask, strict=True))
+        ]
         with tempfile.TemporaryDirectory() as tmp:
             for kind in ("float32", "int8"):
                 folder = Path(tmp) / kind
                 converter = ctranslate2.converters.TransformersConverter(str(model.name_or_path))
                 converter.convert(str(folder), quantization=None if kind == "float32" else kind, force=True)
                 tr = ctranslate2.Translator(str(folder), compute_type=kind, intra_threads=args.threads)
-                hyps = tr.translate_batch(sources, beam_size=1, max_decoding_length=args.new_tokens,
-                                          max_batch_size=args.batch, return_end_token=True)  # fmt: skip
+                hyps = tr.translate_batch(
+                    sources,
+                    beam_size=1,
+                    max_decoding_length=args.new_tokens,
+                    max_batch_size=args.batch,
+                    return_end_token=True,
+                )
                 tokens = [cut(tokenizer.convert_tokens_to_ids(h.hypotheses[0])) for h in hyps]
                 # score_batch scores the given tokens and appends EOS itself
                 targets = [tokenizer.convert_ids_to_tokens([t for t in r if t != eos]) for r in ref_tokens]
@@ -143,10 +157,19 @@ def main(argv: list[str] | None = None) -> int:
                 results[f"CTranslate2 {kind}"] = summary(ref_tokens, ref_lp, tokens, lp)
     except ImportError:
         notes.append("CTranslate2 not installed: its rows are missing.")
-    payload = {"model": str(model.name_or_path), "rows": len(texts), "new_tokens": args.new_tokens,
-               "reference": "float32 Hugging Face generate (tokens) and forward pass (log-probabilities)",
-               "results": results, "engine_seconds": timing, "machine": at_start, "machine_at_end": machine(), "versions": versions(),
-               "command": " ".join(["python", *sys.argv]), "notes": notes}  # fmt: skip
+    payload = {
+        "model": str(model.name_or_path),
+        "rows": len(texts),
+        "new_tokens": args.new_tokens,
+        "reference": "float32 Hugging Face generate (tokens) and forward pass (log-probabilities)",
+        "results": results,
+        "engine_seconds": timing,
+        "machine": at_start,
+        "machine_at_end": machine(),
+        "versions": versions(),
+        "command": " ".join(["python", *sys.argv]),
+        "notes": notes,
+    }
     write_json(args.out, payload)
     print(json.dumps(results, indent=1))
     return 0

@@ -41,8 +41,8 @@ def peak_mb():  # VmHWM: this process's peak resident set so far
 
 
 if mode == "cli":
-    import t5score.runner as runner
-    from t5score.cli import main
+    import t5score.runs.runner as runner
+    from t5score.cli.main import main
     merge = runner.merge_parts
 
     def merge_parts(*args, **kwargs):  # the predict loop is over: note its peak, then merge as usual
@@ -66,8 +66,11 @@ print(json.dumps({{"maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxr
 
 def measure(mode: str, model_dir: Path, data: Path, out: Path, threads: int, new_tokens: int) -> dict:
     code = CHILD.format(root=str(ROOT), threads=threads, new_tokens=new_tokens)
-    proc = subprocess.run([sys.executable, "-c", code, mode, str(model_dir), str(data), str(out)],
-                          capture_output=True, text=True)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", code, mode, str(model_dir), str(data), str(out)],
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"{mode} run failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -77,8 +80,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("reports/bench/memory.json"))
     parser.add_argument("--rows", type=int, nargs="+", default=[1000, 4000])
-    parser.add_argument("--threads", type=int, default=1,
-                        help="1: memory does not depend on it, and on a busy 2-core machine 2 threads run ~4x slower")  # fmt: skip
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="1: memory does not depend on it, and on a busy 2-core machine 2 threads run ~4x slower",
+    )
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--source-len", type=int, default=64)
     parser.add_argument("--modes", nargs="+", default=["cli", "api"], choices=["cli", "api"])
@@ -99,8 +106,9 @@ def main(argv: list[str] | None = None) -> int:
                 f.write(json.dumps({"source": ids_to_text(ids)}) + "\n")
         for mode in args.modes:
             start = time.perf_counter()
-            results[f"{mode} {n} rows"] = measure(mode, model_dir, data, tmp / f"out-{mode}-{n}", args.threads,
-                                                  args.new_tokens)  # fmt: skip
+            results[f"{mode} {n} rows"] = measure(
+                mode, model_dir, data, tmp / f"out-{mode}-{n}", args.threads, args.new_tokens
+            )
             print(
                 f"{mode} {n} rows: {results[f'{mode} {n} rows']} ({time.perf_counter() - start:.0f}s)",
                 flush=True,
@@ -113,11 +121,23 @@ def main(argv: list[str] | None = None) -> int:
         if mode == "cli":  # the decoding loop alone, before the final merge of the parts
             a, b = (results[f"cli {n} rows"]["predict_loop_peak_mb"] for n in (lo, hi))
             growth["cli predict loop (before merge)"] = (b - a) / a
-    payload = {"workload": {"rows": args.rows, "new_tokens": args.new_tokens, "source_len": f"{args.source_len // 2}-"
-                            f"{args.source_len}", "model": SMALL, "batch_size": 16, "capture": "stats",
-                            "threads": args.threads},
-               "results": results, "growth": growth, "machine": at_start, "machine_at_end": machine(), "versions": versions(),
-               "command": " ".join(["python", *sys.argv])}  # fmt: skip
+    payload = {
+        "workload": {
+            "rows": args.rows,
+            "new_tokens": args.new_tokens,
+            "source_len": f"{args.source_len // 2}-{args.source_len}",
+            "model": SMALL,
+            "batch_size": 16,
+            "capture": "stats",
+            "threads": args.threads,
+        },
+        "results": results,
+        "growth": growth,
+        "machine": at_start,
+        "machine_at_end": machine(),
+        "versions": versions(),
+        "command": " ".join(["python", *sys.argv]),
+    }
     write_json(args.out, payload)
     shutil.rmtree(tmp, ignore_errors=True)
     print(f"growth {lo}->{hi} rows: " + ", ".join(f"{k} {v:+.1%}" for k, v in growth.items()))

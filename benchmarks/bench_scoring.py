@@ -1,7 +1,7 @@
 """Teacher-forced scoring of many candidates per source: encoder reuse vs re-encoding the source per pair.
 
 Workload (issue 7): the random t5-small-shaped model, 64 sources of 128 tokens, 8 candidates each (16 to 48
-tokens), ``t5score.scoring.score_pairs`` with ``reuse_encoder=True`` (each source encoded once) and
+tokens), ``t5score.engine.forced.score_pairs`` with ``reuse_encoder=True`` (each source encoded once) and
 ``False`` (per-pair scorers' way, e.g. BARTScore: the same engine, but every pair re-encodes its source).
 Both orders alternate per repetition. ``--engine`` picks the decoder forward (``auto``: the fast T5 one).
 
@@ -20,20 +20,34 @@ from pathlib import Path
 import torch
 from common import build_model, ids_to_text, machine, median, save_model_dir, versions, write_json
 
-from t5score.scoring import score_pairs
+from t5score.engine.forced import score_pairs
 
 
-def predict_with_references(model, tokenizer, reps: int, g: torch.Generator, rows: int = 16, source_len: int = 512,
-                            new_tokens: int = 64) -> dict:  # fmt: skip
+def predict_with_references(
+    model,
+    tokenizer,
+    reps: int,
+    g: torch.Generator,
+    rows: int = 16,
+    source_len: int = 512,
+    new_tokens: int = 64,
+) -> dict:
     """``predict`` with references (decode + teacher-forced reference scores) on one batch of long sources:
     the encoder's output shared by both (``decode_rows(score_references=True)``) vs the reference scores
     re-encoding the sources (``score_pairs`` from the texts, as t5score did before)."""
-    from t5score.inference import DecodeOptions, decode_rows
     from t5score.records import SourceRow
+    from t5score.runs.decode_rows import DecodeOptions, decode_rows
 
     vocab = model.config.vocab_size
-    batch = [SourceRow(i, str(i), ids_to_text(torch.randint(3, vocab, (source_len - 1,), generator=g).tolist()),
-                       target=ids_to_text(torch.randint(3, vocab, (31,), generator=g).tolist())) for i in range(rows)]  # fmt: skip
+    batch = [
+        SourceRow(
+            i,
+            str(i),
+            ids_to_text(torch.randint(3, vocab, (source_len - 1,), generator=g).tolist()),
+            target=ids_to_text(torch.randint(3, vocab, (31,), generator=g).tolist()),
+        )
+        for i in range(rows)
+    ]
     options = DecodeOptions(max_new_tokens=new_tokens)
 
     def shared():
@@ -51,9 +65,12 @@ def predict_with_references(model, tokenizer, reps: int, g: torch.Generator, row
             start = time.perf_counter()
             modes[name]()
             times[name].append(time.perf_counter() - start)
-    return {"workload": {"rows": rows, "source_len": source_len, "target_len": 32, "new_tokens": new_tokens},
-            "results": {k: {"median_s": median(v), "runs_s": v} for k, v in times.items()},
-            "speedup": median(times["references re-encode the sources"]) / median(times["shared encoder output (t5score)"])}  # fmt: skip
+    return {
+        "workload": {"rows": rows, "source_len": source_len, "target_len": 32, "new_tokens": new_tokens},
+        "results": {k: {"median_s": median(v), "runs_s": v} for k, v in times.items()},
+        "speedup": median(times["references re-encode the sources"])
+        / median(times["shared encoder output (t5score)"]),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,8 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     tokenizer = AutoTokenizer.from_pretrained(save_model_dir(model, tmp / "model"))
     g = torch.Generator().manual_seed(3)
     vocab = model.config.vocab_size
-    sources = [ids_to_text(torch.randint(3, vocab, (args.source_len - 1,), generator=g).tolist())
-               for _ in range(args.sources)]  # fmt: skip
+    sources = [
+        ids_to_text(torch.randint(3, vocab, (args.source_len - 1,), generator=g).tolist())
+        for _ in range(args.sources)
+    ]
     targets, pair_source = [], []
     for s in range(args.sources):
         for _ in range(args.candidates):
@@ -90,8 +109,15 @@ def main(argv: list[str] | None = None) -> int:
         order = list(names) if rep % 2 == 0 else list(reversed(names))
         for name in order:
             start = time.perf_counter()
-            scores[name] = score_pairs(model, tokenizer, sources, targets, pair_source_index=pair_source,
-                                       reuse_encoder=names[name], engine=args.engine)  # fmt: skip
+            scores[name] = score_pairs(
+                model,
+                tokenizer,
+                sources,
+                targets,
+                pair_source_index=pair_source,
+                reuse_encoder=names[name],
+                engine=args.engine,
+            )
             times[name].append(time.perf_counter() - start)
         print(f"rep {rep + 1}: " + ", ".join(f"{k}={v[-1]:.1f}s" for k, v in times.items()), flush=True)
     references = predict_with_references(model, tokenizer, args.reps, g)
@@ -103,12 +129,26 @@ def main(argv: list[str] | None = None) -> int:
     rows = {
         k: {"median_s": median(v), "runs_s": v, "pairs_per_s": pairs / median(v)} for k, v in times.items()
     }
-    payload = {"workload": {"sources": args.sources, "candidates_per_source": args.candidates, "pairs": pairs,
-                            "source_len": args.source_len, "target_len": "16-48", "reps": args.reps,
-                            "threads": args.threads, "engine": args.engine},
-               "results": rows, "predict_references": references, "speedup": median(times["reuse_encoder=False"]) / median(times["reuse_encoder=True"]),
-               "max_relative_sum_logprob_gap": gap, "machine": at_start, "machine_at_end": machine(), "versions": versions(),
-               "command": " ".join(["python", *sys.argv])}  # fmt: skip
+    payload = {
+        "workload": {
+            "sources": args.sources,
+            "candidates_per_source": args.candidates,
+            "pairs": pairs,
+            "source_len": args.source_len,
+            "target_len": "16-48",
+            "reps": args.reps,
+            "threads": args.threads,
+            "engine": args.engine,
+        },
+        "results": rows,
+        "predict_references": references,
+        "speedup": median(times["reuse_encoder=False"]) / median(times["reuse_encoder=True"]),
+        "max_relative_sum_logprob_gap": gap,
+        "machine": at_start,
+        "machine_at_end": machine(),
+        "versions": versions(),
+        "command": " ".join(["python", *sys.argv]),
+    }
     write_json(args.out, payload)
     shutil.rmtree(tmp, ignore_errors=True)
     print(f"speed-up {payload['speedup']:.2f}x, max relative gap {gap:.2e}; wrote {args.out}")

@@ -22,8 +22,18 @@ if str(ROOT) not in sys.path:
 import torch  # noqa: E402
 
 # t5-small's shape; random weights (no download). EOS is made unreachable so every row runs all steps.
-T5_SMALL = dict(vocab_size=32128, d_model=512, d_kv=64, d_ff=2048, num_layers=6, num_decoder_layers=6,
-                num_heads=8, decoder_start_token_id=0, eos_token_id=1, pad_token_id=0)  # fmt: skip
+T5_SMALL = dict(
+    vocab_size=32128,
+    d_model=512,
+    d_kv=64,
+    d_ff=2048,
+    num_layers=6,
+    num_decoder_layers=6,
+    num_heads=8,
+    decoder_start_token_id=0,
+    eos_token_id=1,
+    pad_token_id=0,
+)
 # the memory benchmark runs thousands of rows through the CLI: a smaller model with the same vocabulary
 SMALL = dict(T5_SMALL, d_model=128, d_kv=32, d_ff=512, num_layers=2, num_decoder_layers=2, num_heads=4)
 

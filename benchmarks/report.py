@@ -128,9 +128,11 @@ def _int8_section(d: dict) -> list[str]:
         "|---|---:|---:|---:|---:|---:|",
     ]
     for name, r in d["results"].items():
-        lines.append(f"| {name} | {100 * r['outputs_identical']:.1f}% | {100 * r['token_agreement']:.1f}% | "
-                     f"{r['mean_abs_delta_logprob']:.2e} | {r['p95_abs_delta_logprob']:.2e} | "
-                     f"{r['max_abs_delta_logprob']:.2e} |")  # fmt: skip
+        lines.append(
+            f"| {name} | {100 * r['outputs_identical']:.1f}% | {100 * r['token_agreement']:.1f}% | "
+            f"{r['mean_abs_delta_logprob']:.2e} | {r['p95_abs_delta_logprob']:.2e} | "
+            f"{r['max_abs_delta_logprob']:.2e} |"
+        )
     return lines + [""]
 
 
@@ -139,7 +141,7 @@ def _scoring_section(d: dict) -> tuple[list[str], tuple]:
     lines = [
         "## Teacher-forced scoring: encoder reuse",
         "",
-        f"`t5score.scoring.score_pairs` on the t5-small-shaped model: {w['sources']} sources of {w['source_len']} "
+        f"`t5score.engine.forced.score_pairs` on the t5-small-shaped model: {w['sources']} sources of {w['source_len']} "
         f"tokens x {w['candidates_per_source']} candidates ({w['target_len']} tokens) = {w['pairs']} pairs, "
         f"{w['reps']} repetitions alternating order, median; engine `{w.get('engine', 'auto')}` in both modes "
         "(`reuse_encoder=False` re-encodes the source and recomputes its cross-attention keys/values for every "
@@ -155,10 +157,16 @@ def _scoring_section(d: dict) -> tuple[list[str], tuple]:
     ref = d.get("predict_references")
     if ref:
         w = ref["workload"]
-        lines += ["", f"`predict` with references, one batch of {w['rows']} sources of {w['source_len']} tokens, "
-                  f"{w['new_tokens']} new tokens, references of {w['target_len']} tokens: the encoder's output shared "
-                  "by decoding and the reference scores vs the reference scores re-encoding the sources "
-                  f"(speed-up {ref['speedup']:.2f}x).", "", "| mode | median s | runs (s) |", "|---|---:|---|"]  # fmt: skip
+        lines += [
+            "",
+            f"`predict` with references, one batch of {w['rows']} sources of {w['source_len']} tokens, "
+            f"{w['new_tokens']} new tokens, references of {w['target_len']} tokens: the encoder's output shared "
+            "by decoding and the reference scores vs the reference scores re-encoding the sources "
+            f"(speed-up {ref['speedup']:.2f}x).",
+            "",
+            "| mode | median s | runs (s) |",
+            "|---|---:|---|",
+        ]
         for name, r in ref["results"].items():
             lines.append(f"| {name} | {r['median_s']:.2f} | {', '.join(f'{x:.2f}' for x in r['runs_s'])} |")
     return lines + [""], ("encoder reuse vs re-encoding per pair", d["speedup"], ">= 1.6x", 1.6)
@@ -183,15 +191,24 @@ def _memory_section(d: dict) -> tuple[list[str], tuple]:
         loop = "-" if loop is None else f"{loop:.0f}"
         lines.append(f"| {name} | {r['maxrss_mb']:.0f} | {loop} | {r['wall_s']:.0f} |")
     lines.append("")
-    lines += [f"Growth {min(w['rows'])} -> {max(w['rows'])} rows: "
-              + ", ".join(f"{k} {100 * v:+.1f}%" for k, v in d["growth"].items()), ""]  # fmt: skip
+    lines += [
+        f"Growth {min(w['rows'])} -> {max(w['rows'])} rows: "
+        + ", ".join(f"{k} {100 * v:+.1f}%" for k, v in d["growth"].items()),
+        "",
+    ]
     targets = [
         ("peak memory growth 1,000 -> 4,000 rows (CLI, whole run)", d["growth"].get("cli"), "<= +10%", None)
     ]
     loop = d["growth"].get("cli predict loop (before merge)")
     if loop is not None:
-        targets.append(("peak memory growth 1,000 -> 4,000 rows (CLI predict loop, before merge)", loop,
-                        "(diagnostic)", None))  # fmt: skip
+        targets.append(
+            (
+                "peak memory growth 1,000 -> 4,000 rows (CLI predict loop, before merge)",
+                loop,
+                "(diagnostic)",
+                None,
+            )
+        )
     return lines, targets
 
 
@@ -204,9 +221,11 @@ def render(folder: Path, command: str) -> str:
     for name, part in (("decode", decode), ("scoring", scoring), ("memory", memory), ("int8", int8)):
         if part:
             end = part.get("machine_at_end", {})
-            loads.append(f"{name}: load {part['machine'].get('load_average')} -> {end.get('load_average')}, "
-                         f"other training running {part['machine'].get('background_training')} -> "
-                         f"{end.get('background_training')}")  # fmt: skip
+            loads.append(
+                f"{name}: load {part['machine'].get('load_average')} -> {end.get('load_average')}, "
+                f"other training running {part['machine'].get('background_training')} -> "
+                f"{end.get('background_training')}"
+            )
     out = [
         "# Benchmarks",
         "",
@@ -276,8 +295,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bench-dir", type=Path, default=Path("reports/bench"))
     parser.add_argument("--out", type=Path, default=Path("reports/benchmarks.md"))
-    parser.add_argument("--notes", type=Path, default=Path(__file__).with_name("NOTES.md"),
-                        help="hand-written analysis appended to the report")  # fmt: skip
+    parser.add_argument(
+        "--notes",
+        type=Path,
+        default=Path(__file__).with_name("NOTES.md"),
+        help="hand-written analysis appended to the report",
+    )
     parser.add_argument("--command", default="python benchmarks/run_all.py")
     args = parser.parse_args(argv)
     text = render(args.bench_dir, args.command)

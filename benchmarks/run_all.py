@@ -47,8 +47,18 @@ def main(argv: list[str] | None = None) -> int:
         if rc != 0:
             return rc
     command = "python benchmarks/run_all.py" + ("" if args.threads == 2 else f" --threads {args.threads}")
-    return subprocess.call([sys.executable, str(HERE / "report.py"), "--bench-dir", str(args.bench_dir),
-                            "--out", str(args.out), "--command", command])  # fmt: skip
+    return subprocess.call(
+        [
+            sys.executable,
+            str(HERE / "report.py"),
+            "--bench-dir",
+            str(args.bench_dir),
+            "--out",
+            str(args.out),
+            "--command",
+            command,
+        ]
+    )
 
 
 if __name__ == "__main__":

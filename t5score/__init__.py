@@ -5,8 +5,8 @@ __all__ = ["Predictor", "load_logits", "greedy_decode", "__version__"]
 
 _LAZY = {  # heavy imports (torch, transformers) only when asked for, so `t5score compare` starts fast
     "Predictor": "t5score.api",
-    "load_logits": "t5score.logits_store",
-    "greedy_decode": "t5score.decoding",
+    "load_logits": "t5score.engine.logits_store",
+    "greedy_decode": "t5score.engine.decode",
 }
 
 

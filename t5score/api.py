@@ -17,10 +17,10 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from t5score.data import build_rows, plan_batches, rows_from_texts
-from t5score.inference import DecodeOptions, decode_rows
-from t5score.modeling import load_model_and_tokenizer
+from t5score.data.modules import build_rows, plan_batches, rows_from_texts
+from t5score.engine.modeling import load_model_and_tokenizer
 from t5score.records import PredictionRecord, SourceRow
+from t5score.runs.decode_rows import DecodeOptions, decode_rows
 
 
 class Predictor:
@@ -32,8 +32,12 @@ class Predictor:
         self.name = name
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str = "default", device: str | torch.device | None = None,
-                        dtype: torch.dtype | None = None) -> Predictor:  # fmt: skip
+    def from_pretrained(
+        cls,
+        name_or_path: str = "default",
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> Predictor:
         """Load from a hub id or a local folder; ``"default"`` is the tiny model shipped with t5score."""
         model, tokenizer = load_model_and_tokenizer(name_or_path, dtype=dtype)
         if device is not None:
@@ -67,7 +71,7 @@ class Predictor:
     ) -> list[PredictionRecord]:
         """Decode texts (or a DataFrame's ``source_column``) into records, in input order.
 
-        ``options`` are those of :class:`t5score.inference.DecodeOptions` (``max_new_tokens``, ``top_k``,
+        ``options`` are those of :class:`t5score.runs.decode_rows.DecodeOptions` (``max_new_tokens``, ``top_k``,
         ``capture``, ``num_samples``, ...). With references (``targets`` or ``target_column``) the records
         also hold their teacher-forced scores.
         """
@@ -79,11 +83,19 @@ class Predictor:
             raise ValueError("capture='full' needs logits_dir, the folder to stream logits into")
         for index, positions in enumerate(plan_batches(rows, batch_size)):
             batch = [rows[p] for p in positions]
-            records = decode_rows(self.model, self.tokenizer, batch, opts, max_source_length, folder, index,
-                                  score_references=score_references)  # fmt: skip
+            records = decode_rows(
+                self.model,
+                self.tokenizer,
+                batch,
+                opts,
+                max_source_length,
+                folder,
+                index,
+                score_references=score_references,
+            )
             out.extend(records)
         if folder is not None:
-            from t5score.logits_store import merge_index
+            from t5score.engine.logits_store import merge_index
 
             merge_index(folder)
         out.sort(key=lambda r: (r.position, r.sample_index or 0))
@@ -98,8 +110,8 @@ class Predictor:
         return frame.drop(columns=["position"])
 
     def score(self, sources: Sequence[str], targets: Sequence[str], **kwargs) -> pd.DataFrame:
-        """Teacher-forced scores of ``targets`` given ``sources`` (see :func:`t5score.scoring.score_pairs`)."""
-        from t5score.scoring import score_pairs
+        """Teacher-forced scores of ``targets`` given ``sources`` (see :func:`t5score.engine.forced.score_pairs`)."""
+        from t5score.engine.forced import score_pairs
 
         scores = score_pairs(self.model, self.tokenizer, list(sources), list(targets), **kwargs)
         return pd.DataFrame([asdict(s) for s in scores])

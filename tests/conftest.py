@@ -1,14 +1,11 @@
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))  # tests/tiny_models.py importable from every test
-
-from tiny_models import make_tiny_model_dir  # noqa: E402
+from tests.helpers.tiny_models import make_tiny_model_dir
 
 torch.set_num_threads(1)  # tiny test models: threads cost more than they give
 

@@ -49,7 +49,7 @@ from transformers import (  # noqa: E402
     T5Tokenizer,
 )
 
-from t5score.training import BucketBatchSampler, PairCollator, Seq2SeqFitModule, tokenize_pairs  # noqa: E402
+from t5score.runs.training import BucketBatchSampler, PairCollator, Seq2SeqFitModule, tokenize_pairs  # noqa: E402
 
 DATA_DIR = REPO / "t5score" / "assets" / "data"
 TRAIN_FILE = REPO / "build" / "code_summary" / "code_summary_train.jsonl"
@@ -218,7 +218,7 @@ tokenizer's `model_max_length` is set to this, so `truncation=True` applies it),
 `max_new_tokens={args["max_target_length"]}`.
 
 ## Training
-`lightning.Trainer.fit` with `t5score.training.Seq2SeqFitModule` on CPU ({info["torch_threads"]} torch
+`lightning.Trainer.fit` with `t5score.runs.training.Seq2SeqFitModule` on CPU ({info["torch_threads"]} torch
 thread(s)), seed {info["seed"]}: {args["optimizer"]} (lr {args["learning_rate"]}, weight decay {args["weight_decay"]},
 {args["warmup_steps"]} warm-up steps, cosine decay to 10%), batch {args["batch_size"]} (length-bucketed), dropout
 {args["dropout"]}, gradient clipping 1.0; {info["epochs_completed"]} epochs / {info["optimizer_steps"]} steps in

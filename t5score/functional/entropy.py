@@ -41,8 +41,10 @@ def _entropies_and_mask(
 ) -> tuple[Tensor, Tensor]:
     """Per-token entropies (0 where masked out) and the boolean mask, from exactly one of logits/entropies."""
     if (logits is None) == (entropies is None):
-        raise ValueError("Pass exactly one of `logits` ([..., V]) or `entropies` ([...]), got "
-                         f"{'both' if logits is not None else 'neither'}")  # fmt: skip
+        raise ValueError(
+            "Pass exactly one of `logits` ([..., V]) or `entropies` ([...]), got "
+            f"{'both' if logits is not None else 'neither'}"
+        )
     if logits is not None:
         values = entropy_from_logits(logits)
     else:

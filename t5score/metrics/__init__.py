@@ -16,7 +16,6 @@ from t5score.metrics.calibration import (
 )
 from t5score.metrics.entropy import TokenEntropy
 from t5score.metrics.log_likelihood import SequenceLogLikelihood
-from t5score.metrics.summary import summarize_records
 
 EVALUATE_METRICS_DIR = Path(__file__).resolve().parent.parent / "evaluate_metrics"
 
@@ -55,5 +54,4 @@ __all__ = [
     "TokenEntropy",
     "available_evaluate_metrics",
     "evaluate_metric_path",
-    "summarize_records",
 ]

@@ -1,4 +1,4 @@
-"""The page of ``t5score compare``: ``compare.md``, ``compare.csv`` and ``compare.png`` (see :mod:`t5score.compare`)."""
+"""The page of ``t5score compare``: ``compare.md``, ``compare.csv`` and ``compare.png`` (see :mod:`t5score.runs.compare`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from t5score.reports.figures import compare_figure
 from t5score.reports.markdown import flatten_dict, md_table
 
 if TYPE_CHECKING:
-    from t5score.compare import Run
+    from t5score.runs.compare import Run
 
 TEXT_COLUMNS = ("prediction", "target", "source")  # the first one both runs have is shown per example
 TOP_CHANGED = 10  # examples listed per run pair

@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from t5score.reports.uncertainty import risk_coverage_curve
+from t5score.functional.uncertainty import risk_coverage_curve
 
 _DPI = 100
 
@@ -44,7 +44,7 @@ def reliability_bins(obj: Any) -> list[dict[str, Any]] | None:
 
     Accepts a list of ``{"confidence", "accuracy", "count"[, "lower", "upper"]}`` dicts, a dict with such
     a list under ``"bins"``, or a dict of per-bin lists (``"confidence"``, ``"accuracy"``, ``"count"``,
-    optional ``"lower"``/``"upper"``) as ``t5score.metrics.summarize_records`` writes.
+    optional ``"lower"``/``"upper"``) as ``t5score.runs.corpus_summary.summarize_records`` writes.
     """
     if isinstance(obj, Mapping):
         if "bins" in obj:
@@ -88,10 +88,21 @@ def reliability_diagram(bins: Any, path: str | Path, title: str = "Reliability d
     ax.bar(centers, np.where(count > 0, acc, 0.0), width=width * 0.9, alpha=0.7, label="accuracy")
     ax.scatter(conf[count > 0], acc[count > 0], color="black", s=12, zorder=3, label="(confidence, accuracy)")
     for x, y, n in zip(centers, acc, count, strict=True):
-        ax.annotate(str(n), (x, min(float(y), 0.95) if n else 0.0), textcoords="offset points",
-                    xytext=(0, 3), ha="center", fontsize=7)  # fmt: skip
-    ax.set(xlim=(0, 1), ylim=(0, 1.05), xlabel="confidence", ylabel="accuracy",
-           title=f"{title}\n(n = {int(count.sum())}; count above each bar)")  # fmt: skip
+        ax.annotate(
+            str(n),
+            (x, min(float(y), 0.95) if n else 0.0),
+            textcoords="offset points",
+            xytext=(0, 3),
+            ha="center",
+            fontsize=7,
+        )
+    ax.set(
+        xlim=(0, 1),
+        ylim=(0, 1.05),
+        xlabel="confidence",
+        ylabel="accuracy",
+        title=f"{title}\n(n = {int(count.sum())}; count above each bar)",
+    )
     ax.legend(loc="upper left", fontsize=8)
     return _save(fig, path)
 

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from t5score.functional.uncertainty import UNCERTAINTY_MEANING, uncertainty_columns, uncertainty_summary
 from t5score.reports import figures
 from t5score.reports.markdown import ROW_MEANING, flatten_dict, is_missing, md_table, summary_meaning
-from t5score.reports.uncertainty import UNCERTAINTY_MEANING, uncertainty_columns, uncertainty_summary
 
 KINDS = ("predict", "score", "rerank")
 #: Per-row quality columns, in order of preference, that enable the risk-coverage curve and PRR.
@@ -76,8 +76,11 @@ def _headline(df: pd.DataFrame, summary: dict[str, Any], kind: str) -> list[str]
     lines = ["## Headline metrics", "", "From the rows of this run:", ""]
     lines += md_table(["metric", "value", "meaning"], counts) + [""]
     skip = ("uncertainty.", "figures.")
-    flat = [[k, v, summary_meaning(k)] for k, v in flatten_dict(summary).items()
-            if not k.startswith(skip) and isinstance(v, (int, float)) and not isinstance(v, bool)]  # fmt: skip
+    flat = [
+        [k, v, summary_meaning(k)]
+        for k, v in flatten_dict(summary).items()
+        if not k.startswith(skip) and isinstance(v, (int, float)) and not isinstance(v, bool)
+    ]
     if flat:
         lines += ["From `summary.json`:", ""] + md_table(["metric", "value", "meaning"], flat) + [""]
     return lines
@@ -179,7 +182,7 @@ def write_report(
     ``summary["figures"]`` the relative paths of the figures; write ``summary.json`` after this call.
     Reliability diagrams are drawn from ``summary["calibration"]["bins"]`` (list of ``{"confidence",
     "accuracy", "count"}``) and from ``summary["reliability"]`` / ``summary["ref_reliability"]`` (the
-    per-bin lists of ``t5score.metrics.summarize_records``), whichever are present.
+    per-bin lists of ``t5score.runs.corpus_summary.summarize_records``), whichever are present.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")

@@ -1,0 +1,71 @@
+"""The ``t5score`` command: ``predict``, ``score``, ``rerank`` (LightningCLI) and ``compare``.
+
+Help and argument errors for ``compare`` and the top level answer without importing Lightning.
+User mistakes (bad files, columns, options) print one line, ``t5score: error: ...``, and exit 2;
+set ``T5SCORE_DEBUG=1`` to see the traceback instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+USAGE = """usage: t5score {predict,score,rerank,compare} [options]
+
+Decode, score and evaluate seq2seq models with the logits kept.
+
+subcommands:
+  predict   greedy (or sampled) decoding with per-token log-probabilities, entropies and top-k;
+            writes predictions.parquet, summary.json, report.md and figures (default: the shipped
+            tiny model on the shipped test split, into reports/predict)
+  score     teacher-forced scores of given texts (BARTScore-style directions) -> scores.parquet
+  rerank    score candidate summaries and rank them -> reranked.parquet
+  compare   put finished runs side by side: t5score compare RUN_DIR RUN_DIR [...] --output_dir D
+
+Run 't5score SUBCOMMAND --help' for the options of one subcommand (-c FILE.yaml reads a config).
+"""
+
+SUBCOMMANDS = ("predict", "score", "rerank", "compare")
+
+
+def _fail(message: str) -> int:
+    print(f"t5score: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from t5score.data.io import InputError
+
+    return (InputError, FileNotFoundError, ValueError, KeyError)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command not in SUBCOMMANDS:
+        from t5score.data.io import suggest
+
+        return _fail(
+            f"unknown subcommand {command!r}{suggest(command, list(SUBCOMMANDS))}; see 't5score --help'"
+        )
+    if command == "compare":
+        from t5score.runs.compare import main as compare_main
+
+        return compare_main(rest)
+    debug = os.environ.get("T5SCORE_DEBUG") == "1"
+    try:
+        from t5score.cli.commands import COMMANDS
+
+        return COMMANDS[command](rest)
+    except _user_errors() as err:
+        if debug:
+            raise
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        return _fail(str(message).splitlines()[0] if str(message) else type(err).__name__)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

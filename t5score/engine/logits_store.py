@@ -1,0 +1,77 @@
+"""Raw per-step logits on disk (capture ``full``), and :func:`load_logits` to read one row back.
+
+Each batch streams into ``<run>/logits/batch-NNNNNN.npy``, a ``[rows, max_new_tokens, vocab]`` array
+written one decoder step at a time through a memory map (the file is sparse: steps a row never
+reached take no disk). ``<run>/logits/index.parquet`` maps each example id to its file, row and length.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+DTYPES = {"float16": np.float16, "float32": np.float32}
+
+
+class BatchLogitsWriter:
+    """A ``logits_sink`` for :func:`t5score.engine.decode.greedy_decode` that writes one batch's logits to disk."""
+
+    def __init__(self, folder: Path, batch_index: int, rows: int, max_steps: int, vocab: int, dtype: str):
+        if dtype not in DTYPES:
+            raise ValueError(f"logits_dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+        folder.mkdir(parents=True, exist_ok=True)
+        self.name = f"batch-{batch_index:06d}.npy"
+        self.path = folder / self.name
+        self.array = np.lib.format.open_memmap(
+            self.path, mode="w+", dtype=DTYPES[dtype], shape=(rows, max_steps, vocab)
+        )
+
+    def __call__(self, step: int, rows: torch.Tensor, logits: torch.Tensor) -> None:
+        self.array[rows.cpu().numpy(), step] = logits.float().cpu().numpy()
+
+    def close(self, ids: list[str], num_tokens: list[int], batch_rows: list[int]) -> None:
+        """Flush, and write this batch's index entries (``id -> file, row, num_tokens``)."""
+        self.array.flush()
+        del self.array
+        entries = [
+            {"id": i, "file": self.name, "row": r, "num_tokens": n}
+            for i, r, n in zip(ids, batch_rows, num_tokens, strict=True)
+        ]
+        self.path.with_suffix(".index.json").write_text(json.dumps(entries))
+
+
+def merge_index(folder: Path) -> Path | None:
+    """Combine the per-batch index files into ``index.parquet`` (duplicate ids from DDP padding dropped)."""
+    import pandas as pd
+
+    parts = sorted(folder.glob("batch-*.index.json"))
+    if not parts:
+        return None
+    frame = pd.DataFrame([e for p in parts for e in json.loads(p.read_text())])
+    frame = frame.drop_duplicates("id", keep="first")
+    out = folder / "index.parquet"
+    frame.to_parquet(out, index=False)
+    return out
+
+
+def load_logits(run_dir: str | Path, example_id: str | int) -> torch.Tensor:
+    """The raw logits of one example of a ``capture=full`` run, as a ``[num_tokens, vocab]`` float tensor.
+
+    ``example_id`` is the row's ``id`` in ``predictions.parquet`` (the row number when no id column was given).
+    """
+    import pandas as pd
+
+    folder = Path(run_dir) / "logits"
+    index_path = folder / "index.parquet"
+    if not index_path.exists():
+        raise FileNotFoundError(f"{index_path}: no logits index; was the run made with --model.capture full?")
+    index = pd.read_parquet(index_path)
+    match = index[index["id"] == str(example_id)]
+    if match.empty:
+        raise KeyError(f"example id {example_id!r} not in {index_path}")
+    entry = match.iloc[0]
+    array = np.load(folder / entry["file"], mmap_mode="r")
+    return torch.from_numpy(np.array(array[int(entry["row"]), : int(entry["num_tokens"])]))

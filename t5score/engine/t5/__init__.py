@@ -1,0 +1,1 @@
+"""Fast T5-family kernels: one decoder step with a preallocated cache, and teacher-forced whole targets."""

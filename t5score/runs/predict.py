@@ -1,0 +1,117 @@
+"""The LightningModule of ``t5score predict``: greedy decoding with logit capture in ``predict_step``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from t5score.engine.modeling import DEFAULT_MODEL, load_model_and_tokenizer
+from t5score.records import PredictionRecord, SourceBatch
+from t5score.runs.decode_rows import DecodeOptions, decode_rows
+
+
+class Seq2SeqPredictor(L.LightningModule):
+    """Decode with a seq2seq model and keep the numbers: per-token log-probabilities, entropies, top-k.
+
+    Args:
+        name_or_path: Hugging Face model id or local folder (``from_pretrained``); "default" is the tiny
+            code-summarisation T5 shipped with t5score.
+        max_new_tokens: Most tokens generated per row (EOS included); default: the model's
+            generation_config.max_new_tokens, else 64.
+        capture: "stats" keeps per-token statistics only; "full" also streams every step's raw logits to
+            ``<output_dir>/logits`` (read back with ``t5score.load_logits``).
+        top_k: How many top tokens (ids and log-probabilities) to keep per step.
+        logits_dtype: "float16" or "float32" for capture "full".
+        num_samples: 0 decodes greedily; N > 0 draws N candidates per source by sampling (see temperature,
+            top_p, seed), written with a ``sample_index`` so ``t5score rerank`` can take them.
+        temperature: Sampling temperature (num_samples > 0).
+        top_p: Nucleus sampling mass (num_samples > 0).
+        seed: Seed of the sampling; each batch and sample derives its own, so runs are reproducible.
+        score_references: When the data has a target column, also score the references teacher-forced.
+        eos_check_every: Check for "all rows finished" every N steps (fewer host syncs on GPU).
+        drop_finished: Remove finished rows from the batch as decoding goes on.
+        engine: "auto" (the fast T5 decoder step for T5-family models, the model's own forward otherwise),
+            "hf" (always the model's forward) or "t5" (require the fast step).
+        compile: Opt-in ``torch.compile`` of the fast T5 decoder step (a one-off compilation per batch
+            shape, tens of seconds on CPU; pays off for long runs of fixed-shape batches).
+        quantize: "none", or "int8" for dynamic int8 quantisation of the linear layers (CPU; opt-in: it
+            changes the logits slightly, see reports/benchmarks.md).
+    """
+
+    def __init__(
+        self,
+        name_or_path: str = DEFAULT_MODEL,
+        max_new_tokens: int | None = None,
+        capture: str = "stats",
+        top_k: int = 5,
+        logits_dtype: str = "float16",
+        num_samples: int = 0,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        seed: int = 0,
+        score_references: bool = True,
+        eos_check_every: int = 1,
+        drop_finished: bool = False,
+        engine: str = "auto",
+        compile: bool = False,
+        quantize: str = "none",
+    ):
+        super().__init__()
+        self.options = DecodeOptions(
+            max_new_tokens=max_new_tokens or 64,
+            top_k=top_k,
+            capture=capture,
+            logits_dtype=logits_dtype,
+            num_samples=num_samples,
+            temperature=temperature,
+            top_p=top_p,
+            seed=seed,
+            eos_check_every=eos_check_every,
+            drop_finished=drop_finished,
+            engine=engine,
+            compile=compile,
+        )
+        from t5score.engine.quantize import QUANTIZE_MODES
+
+        if quantize not in QUANTIZE_MODES:
+            raise ValueError(f"quantize must be one of {QUANTIZE_MODES}, got {quantize!r}")
+        self.quantize = quantize
+        self.name_or_path = name_or_path
+        self.max_new_tokens_given = max_new_tokens is not None
+        self.do_score_references = score_references
+        self.model: torch.nn.Module | None = None  # loaded in configure_model, after the data is checked
+        self.tokenizer = None
+        self.output_dir: Path | None = None  # set by the runner; capture "full" writes logits below it
+
+    def configure_model(self) -> None:
+        if self.model is None:
+            from t5score.engine.quantize import apply_quantize
+
+            self.model, self.tokenizer = load_model_and_tokenizer(self.name_or_path)
+            self.model = apply_quantize(self.model, self.quantize)
+            default = getattr(self.model.generation_config, "max_new_tokens", None)
+            if not self.max_new_tokens_given and default:
+                self.options.max_new_tokens = int(default)
+
+    def forward(self, batch: SourceBatch) -> list[PredictionRecord]:
+        return self.predict_step(batch, 0)
+
+    @torch.inference_mode()
+    def predict_step(self, batch: SourceBatch, batch_idx: int = 0) -> list[PredictionRecord]:
+        self.configure_model()
+        self.model.eval()
+        logits_dir = self.output_dir / "logits" if self.output_dir is not None else None
+        if self.options.capture == "full" and logits_dir is None:
+            raise ValueError("capture='full' needs an output folder for the logits")
+        return decode_rows(
+            self.model,
+            self.tokenizer,
+            batch.rows,
+            self.options,
+            batch.max_source_length,
+            logits_dir,
+            batch.batch_index,
+            score_references=self.do_score_references,
+        )

@@ -1,0 +1,113 @@
+"""Meta-evaluation of a candidate ranking: ROUGE of the chosen candidate and rank correlations per group.
+
+Works on the per-candidate frame of :func:`t5score.scoring.rerank.score_candidates` (columns ``group_position``,
+``candidate_index``, ``candidate``, ``reference``, ``error``, a score column and ``rank``).
+
+* ROUGE-1/2/L F1 (stemmed, in [0, 1]) against the reference, averaged over the groups that have a reference
+  and a ranked candidate, for three choices per group: ``top`` (rank 1), ``first`` (the lowest candidate
+  index without an error: the input's own choice, the baseline) and ``oracle`` (the best mean of ROUGE-1/2/L;
+  ties to the earlier candidate): an upper bound for any reranker of these candidates.
+* Summary-level correlation: Kendall's tau-b and Spearman's rho (scipy) between the score and ROUGE-L (and
+  the human score) over the candidates of one group, then averaged over groups. A group with fewer than two
+  candidates having both values is counted in ``groups_too_few``; one where either side is constant
+  (correlation undefined, NaN) in ``groups_constant``; neither enters the average.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from t5score.scoring.rouge import ROUGE_KEYS, rouge_scores
+
+
+def add_rouge(frame: pd.DataFrame) -> pd.DataFrame:
+    """Copy of ``frame`` with ``rouge1``/``rouge2``/``rougeL`` F1 of each candidate vs its reference
+    (null for rows without a reference or with an error)."""
+    frame = frame.copy()
+    ok = frame["error"].isna() & frame["candidate"].notna()
+    scores = rouge_scores(frame["candidate"].where(ok, None).tolist(), frame["reference"].tolist())
+    for key in ROUGE_KEYS:
+        frame[key] = pd.Series([s[key] for s in scores], index=frame.index, dtype="Float64")
+    return frame
+
+
+def group_correlations(frame: pd.DataFrame, x: str, y: str, group: str = "group_position") -> dict[str, Any]:
+    """Kendall tau-b and Spearman rho of columns ``x`` and ``y`` within each group, averaged over groups.
+
+    >>> df = pd.DataFrame({"g": [0, 0, 0, 1, 1], "s": [1.0, 2, 3, 1, 2], "r": [0.1, 0.3, 0.2, 0.5, 0.5]})
+    >>> c = group_correlations(df, "s", "r", group="g")
+    >>> round(c["kendall_tau"], 4), c["groups"], c["groups_constant"]
+    (0.3333, 1, 1)
+    """
+    taus, rhos, too_few, constant = [], [], 0, 0
+    for _, part in frame.groupby(group, sort=True):
+        a = pd.to_numeric(part[x], errors="coerce").astype(float).to_numpy()
+        b = pd.to_numeric(part[y], errors="coerce").astype(float).to_numpy()
+        keep = np.isfinite(a) & np.isfinite(b)
+        a, b = a[keep], b[keep]
+        if len(a) < 2:
+            too_few += 1
+        elif np.unique(a).size < 2 or np.unique(b).size < 2:
+            constant += 1
+        else:
+            taus.append(float(stats.kendalltau(a, b).statistic))
+            rhos.append(float(stats.spearmanr(a, b).statistic))
+    return {
+        "kendall_tau": float(np.mean(taus)) if taus else None,
+        "spearman": float(np.mean(rhos)) if rhos else None,
+        "groups": len(taus),
+        "groups_constant": constant,
+        "groups_too_few": too_few,
+    }
+
+
+def _pick(frame: pd.DataFrame, order: list[str], ascending: list[bool]) -> pd.DataFrame:
+    """The first row of each group after sorting by ``order``."""
+    return (
+        frame.sort_values(["group_position", *order], ascending=[True, *ascending], kind="stable")
+        .groupby("group_position")
+        .head(1)
+    )
+
+
+def meta_evaluate(
+    frame: pd.DataFrame, *, score_column: str = "score", human_column: str = "human_score"
+) -> dict[str, Any]:
+    """Summary of a scored, ranked candidate frame (see the module docstring); JSON-ready (None, not NaN)."""
+    valid = frame[frame["error"].isna() & frame["candidate_index"].notna()]
+    score = pd.to_numeric(valid[score_column], errors="coerce").astype(float)
+    summary: dict[str, Any] = {
+        "groups": int(frame["group_position"].nunique()),
+        "candidates": int(frame["candidate_index"].notna().sum()),
+        "rows_with_error": int(frame["error"].notna().sum()),
+        "candidates_scored": int(score.notna().sum()),
+        "candidates_nonfinite": int(valid["nonfinite"].fillna(False).astype(bool).sum())
+        if "nonfinite" in valid
+        else 0,
+    }
+    if valid["reference"].notna().any():
+        if "rougeL" not in valid:
+            valid = add_rouge(valid)
+        with_ref = valid[valid["reference"].notna()]
+        top = with_ref[with_ref["rank"] == 1]
+        groups = set(top["group_position"])
+        with_ref = with_ref[with_ref["group_position"].isin(groups)]
+        mean_rouge = with_ref[list(ROUGE_KEYS)].astype(float).mean(axis=1)
+        picks = {
+            "top": top,
+            "first": _pick(with_ref, ["candidate_index"], [True]),
+            "oracle": _pick(with_ref.assign(_m=mean_rouge), ["_m", "candidate_index"], [False, True]),
+        }
+        summary["rouge"] = {"groups": len(groups)} | {
+            name: {k: float(rows[k].astype(float).mean()) for k in ROUGE_KEYS} if len(rows) else None
+            for name, rows in picks.items()
+        }
+        summary["correlation"] = {"rougeL": group_correlations(with_ref, score_column, "rougeL")}
+    if human_column in valid and valid[human_column].notna().any():
+        rated = valid[valid[human_column].notna()]
+        summary.setdefault("correlation", {})["human"] = group_correlations(rated, score_column, human_column)
+    return summary
