@@ -23,9 +23,10 @@ from common import build_model, machine, make_inputs, median, save_model_dir, ve
 
 from t5score.engine.decode import greedy_decode
 from t5score.engine.logits_store import BatchLogitsWriter
+from t5score.engine.options import DecodeOptions
 from t5score.engine.quantize import quantize_int8
 from t5score.engine.stats import token_stats
-from t5score.engine.t5 import kernels as fast_t5
+from t5score.engine.t5 import kernels
 
 
 def old_token_stats(logits: torch.Tensor, top_k: int = 5):
@@ -59,9 +60,8 @@ class Workload:
 
     # --- contenders: each returns (token ids [B, T] on CPU, step-0 logits [B, V] float32 on CPU or None) ---
     def engine_stats(self, model=None, **options):
-        out = greedy_decode(
-            model or self.model, self.input_ids, self.mask, max_new_tokens=self.steps, **options
-        )
+        opts = DecodeOptions(max_new_tokens=self.steps, **options)
+        out = greedy_decode(model or self.model, self.input_ids, self.mask, opts)
         sync(self.device)
         return out.token_ids.cpu(), None
 
@@ -70,9 +70,8 @@ class Workload:
         writer = BatchLogitsWriter(
             folder, 0, self.input_ids.shape[0], self.steps, self.model.config.vocab_size, "float16"
         )
-        out = greedy_decode(
-            self.model, self.input_ids, self.mask, max_new_tokens=self.steps, logits_sink=writer
-        )
+        opts = DecodeOptions(max_new_tokens=self.steps)
+        out = greedy_decode(self.model, self.input_ids, self.mask, opts, logits_sink=writer)
         writer.close(
             [str(i) for i in range(len(out.num_tokens))],
             out.num_tokens.tolist(),
@@ -184,17 +183,17 @@ def levers(work: Workload, reps: int) -> dict:
         out[f"{name}, {work.steps} calls [s]"] = median(times)
     # prepacked weights on/off (fast engine), interleaved
     times = {"fast step, prepacked weights": [], "fast step, plain F.linear": []}
-    original = fast_t5._can_pack
+    original = kernels.can_pack
     for _ in range(reps):
         for name in times:
-            fast_t5._can_pack = original if "prepacked" in name else (lambda w: False)
-            fast_t5._PACKED.clear()
+            kernels.can_pack = original if "prepacked" in name else (lambda w: False)
+            kernels.PACKED.clear()
             work.engine_stats()  # pack (or not) outside the timing
             start = time.perf_counter()
             work.engine_stats()
             times[name].append(time.perf_counter() - start)
-    fast_t5._can_pack = original
-    fast_t5._PACKED.clear()
+    kernels.can_pack = original
+    kernels.PACKED.clear()
     out.update({f"{k} [s]": median(v) for k, v in times.items()})
     # EOS handling on a workload where rows stop early (EOS row of the output layer scaled x3.5)
     model = build_model(eos_reachable=True).to(work.device, work.dtype)
@@ -208,11 +207,13 @@ def levers(work: Workload, reps: int) -> dict:
     }
     times = {k: [] for k in variants}
     lengths = None
-    greedy_decode(model, work.input_ids, work.mask, max_new_tokens=work.steps)  # warm-up (packing)
+    warm_up = DecodeOptions(max_new_tokens=work.steps)
+    greedy_decode(model, work.input_ids, work.mask, warm_up)  # (packing)
     for _ in range(reps):
         for name, opts in variants.items():
             start = time.perf_counter()
-            result = greedy_decode(model, work.input_ids, work.mask, max_new_tokens=work.steps, **opts)
+            options = DecodeOptions(max_new_tokens=work.steps, **opts)
+            result = greedy_decode(model, work.input_ids, work.mask, options)
             sync(work.device)
             times[name].append(time.perf_counter() - start)
             lengths = sorted(result.num_tokens.tolist())
@@ -224,8 +225,8 @@ def levers(work: Workload, reps: int) -> dict:
 
 def length_sorting(work: Workload, reps: int, rows: int = 64) -> dict:
     """Sources of mixed lengths (8 to 2 x source_len tokens) in batches taken in input order vs sorted by
-    length, as ``t5score.data.modules.plan_batches`` does: padding costs encoder and cross-attention work."""
-    from t5score.data.modules import plan_batches
+    length, as ``t5score.data.rows.plan_batches`` does: padding costs encoder and cross-attention work."""
+    from t5score.data.rows import plan_batches
     from t5score.records import SourceRow
 
     g = torch.Generator().manual_seed(7)
@@ -254,7 +255,7 @@ def length_sorting(work: Workload, reps: int, rows: int = 64) -> dict:
         for name, todo in batches.items():
             start = time.perf_counter()
             for ids, mask in todo:
-                greedy_decode(work.model, ids, mask, max_new_tokens=work.steps)
+                greedy_decode(work.model, ids, mask, DecodeOptions(max_new_tokens=work.steps))
             sync(work.device)
             times[name].append(time.perf_counter() - start)
     padded = {name: sum(ids.numel() for ids, _ in todo) / sum(lengths) for name, todo in batches.items()}

@@ -23,6 +23,7 @@ from common import ROOT, machine, versions, write_json
 
 from t5score.engine.decode import greedy_decode
 from t5score.engine.modeling import load_model_and_tokenizer
+from t5score.engine.options import DecodeOptions
 from t5score.engine.quantize import quantize_int8
 from t5score.runs.decode_rows import tokenize_sources
 
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         ref_tokens += ref
         for name, m in (("float32 engine", model), ("int8 engine", int8)):
             t0 = time.perf_counter()
-            got = greedy_decode(m, input_ids, mask, max_new_tokens=args.new_tokens)
+            got = greedy_decode(m, input_ids, mask, DecodeOptions(max_new_tokens=args.new_tokens))
             timing[name] += time.perf_counter() - t0
             rows = [got.token_ids[b, : int(got.num_tokens[b])].tolist() for b in range(len(ref))]
             if m is int8:

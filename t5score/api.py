@@ -17,10 +17,11 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from t5score.data.modules import build_rows, plan_batches, rows_from_texts
+from t5score.data.rows import build_rows, plan_batches, rows_from_texts
 from t5score.engine.modeling import load_model_and_tokenizer
+from t5score.engine.options import DecodeOptions
 from t5score.records import PredictionRecord, SourceRow
-from t5score.runs.decode_rows import DecodeOptions, decode_rows
+from t5score.runs.decode_rows import decode_rows
 
 
 class Predictor:
@@ -71,8 +72,8 @@ class Predictor:
     ) -> list[PredictionRecord]:
         """Decode texts (or a DataFrame's ``source_column``) into records, in input order.
 
-        ``options`` are those of :class:`t5score.runs.decode_rows.DecodeOptions` (``max_new_tokens``, ``top_k``,
-        ``capture``, ``num_samples``, ...). With references (``targets`` or ``target_column``) the records
+        ``options`` are those of :class:`t5score.engine.options.DecodeOptions` (``max_new_tokens``,
+        ``top_k``, ``capture``, ``num_samples``, ...). With references (``targets`` or ``target_column``) the records
         also hold their teacher-forced scores.
         """
         opts = DecodeOptions(**options)

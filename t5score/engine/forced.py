@@ -15,33 +15,38 @@ Which tokens are scored:
   ``<s>`` term, as the model's loss and BARTScore do, ``include_bos=False`` leaves that near-certain term
   out of the score. Tokenizers without a BOS (T5) are unaffected.
 
-Speed: sources are taken in windows (by length) of at most ``max_tokens_per_batch`` padded source tokens;
-each distinct source of a window is encoded once. The window's pairs are sorted by target length and
-packed into batches of at most ``max_tokens_per_batch`` padded tokens, counted as
-``pairs * (source width + target width)``, so targets are padded little. The decoder forward is an
-engine of :mod:`t5score.engine.forced_decoders`: for T5-family models (``engine="auto"`` or ``"t5"``) a fast
-teacher-forced decoder that projects the cross-attention keys/values once per distinct source and runs
-the output layer on real target positions only; otherwise (``"hf"``, BART, ...) the model's own forward
-on index-expanded encoder states. ``reuse_encoder=False`` is the per-pair baseline (BARTScore's way):
-the same engine and batches, but each pair's source is re-encoded (and its keys/values re-projected);
-both give the same numbers. Logits are reduced in chunks of ``_STATS_FLOATS`` floats. Identical
-(source, target) pairs are scored once. BARTScore's directions build on this in :mod:`t5score.scoring.directions`.
+Speed: sources are taken in windows (by length) of at most ``max_tokens_per_batch`` padded source tokens
+(:func:`t5score.engine.forced_inputs.plan_windows`); each distinct source of a window is encoded once. The
+window's pairs are sorted by target length and packed into batches of at most ``max_tokens_per_batch``
+padded tokens, counted as ``pairs * (source width + target width)``, so targets are padded little. The
+decoder forward is the engine chosen by :func:`t5score.engine.engines.forced_decoder`: for T5-family models
+(``engine="auto"`` or ``"t5"``) a fast teacher-forced decoder (:mod:`t5score.engine.t5.forced`) that
+projects the cross-attention keys/values once per distinct source and runs the output layer on real target
+positions only; otherwise (``"hf"``, BART, ...) the model's own forward on index-expanded encoder states
+(:mod:`t5score.engine.hf`). ``reuse_encoder=False`` is the per-pair baseline (BARTScore's way): the same
+engine and batches, but each pair's source is re-encoded (and its keys/values re-projected); both give the
+same numbers. Logits are reduced in chunks of :data:`STATS_FLOATS` floats. Identical (source, target)
+pairs are scored once. BARTScore's directions build on this in :mod:`t5score.scoring.directions`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
 
-from t5score.engine.forced_decoders import forced_decoder
-from t5score.engine.forced_inputs import check_texts, given_lengths, prepended_bos, tokenize
-from t5score.engine.modeling import special_tokens
+from t5score.engine.engines import forced_decoder
+from t5score.engine.forced_inputs import PairWork, check_pairs, plan_windows, plan_work, prepended_bos
+from t5score.engine.modeling import SpecialTokens, special_tokens
 from t5score.engine.stats import token_stats
+from t5score.engine.tokens import pad_right
 
 SCORE_FIELDS = ("sum_logprob", "mean_logprob", "penalised_logprob")
-_STATS_FLOATS = 1 << 22  # logits per output-layer + token_stats call (16 MB in float32: cache-sized chunks)
+STATS_FLOATS = 1 << 22  # logits per output-layer + token_stats call (16 MB in float32: cache-sized chunks)
+# per-position values kept for each item, in this order (the label ids first)
+ITEM_COLUMNS = ("token_logprobs", "entropies", "top1_probs", "topk_ids", "topk_logprobs", "nonfinite")
 
 
 @dataclass
@@ -71,43 +76,8 @@ class PairScore:
         return getattr(self, name)
 
 
-def _plan(src_lens: list[int], item_src: list[int], tgt_lens: list[int], budget: int) -> list[tuple]:
-    """Windows of sources (by length, desc) holding at most ``budget`` padded source tokens; each window's
-    items sorted by target length (desc) and packed into batches of at most ``budget`` padded tokens,
-    counted as ``pairs * (window source width + target width)``. Returns ``(sources, batches)`` per window."""
-    items: dict[int, list[int]] = {}
-    for w, s in enumerate(item_src):
-        items.setdefault(s, []).append(w)
-    order = sorted(items, key=lambda s: (-src_lens[s], s))
-    windows, start = [], 0
-    while start < len(order):
-        width = src_lens[order[start]]
-        stop = start + max(1, budget // max(1, width))
-        window = order[start:stop]
-        work = sorted((w for s in window for w in items[s]), key=lambda w: (-tgt_lens[w], w))
-        batches, cur = [], []
-        for w in work:
-            if cur and (len(cur) + 1) * (width + tgt_lens[cur[0]]) > budget:
-                batches.append(cur)
-                cur = []
-            cur.append(w)
-        windows.append((window, batches + [cur]))
-        start = stop
-    return windows
-
-
-def _pad(rows: list[list[int]], pad: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
-        mask[i, : len(r)] = 1
-    return ids.to(device), mask.to(device)
-
-
 @contextmanager
-def _eval_mode(model: torch.nn.Module):
+def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
     was_training = model.training
     model.eval()
     try:
@@ -147,121 +117,128 @@ def score_pairs(
     the sources are then neither tokenized nor encoded here (``source_truncated`` is the caller's to set).
     """
     sources, targets = list(sources), list(targets)
-    check_texts(sources, "sources")
-    check_texts(targets, "targets")
-    if pair_source_index is None:
-        if len(sources) != len(targets):
-            raise ValueError(f"{len(sources)} sources but {len(targets)} targets; give pair_source_index")
-        pair_source_index = list(range(len(targets)))
-    if len(pair_source_index) != len(targets):
-        raise ValueError(f"pair_source_index has {len(pair_source_index)} entries for {len(targets)} targets")
-    for i, s in enumerate(pair_source_index):
-        if not 0 <= int(s) < len(sources):
-            raise ValueError(f"pair_source_index[{i}] = {s} is out of range for {len(sources)} sources")
-    if max_tokens_per_batch < 1 or top_k < 0:
-        raise ValueError("max_tokens_per_batch must be >= 1 and top_k >= 0")
-    for name, value in (("max_source_length", max_source_length), ("max_target_length", max_target_length)):
-        if value is not None and value < 1:
-            raise ValueError(f"{name} must be >= 1 or None, got {value}")
+    lengths = {"max_source_length": max_source_length, "max_target_length": max_target_length}
+    pair_source_index = check_pairs(sources, targets, pair_source_index, max_tokens_per_batch, top_k, lengths)
     if not targets:
         return []
-
     ids = special_tokens(model)
     bos = None if include_bos else prepended_bos(tokenizer)
-    device = next(model.parameters()).device
-
-    # distinct sources (by text) and distinct (source, target) work items
-    uniq_src: dict[str, int] = {}
-    pair_src = [uniq_src.setdefault(sources[int(s)], len(uniq_src)) for s in pair_source_index]
-    src_texts = list(uniq_src)
-    uniq_item: dict[tuple[int, str], int] = {}
-    pair_item = [uniq_item.setdefault((s, t), len(uniq_item)) for s, t in zip(pair_src, targets, strict=True)]
-    item_src = [s for s, _ in uniq_item]  # source of each work item
-    if encoder_states is None:
-        src_ids, src_cut = tokenize(
-            tokenizer, src_texts, target=False, max_length=max_source_length, eos=ids.eos_token_id
-        )
-        src_lens = [len(x) for x in src_ids]
-    else:
-        first: dict[str, int] = {}
-        for i, text in enumerate(sources):
-            first.setdefault(text, i)
-        src_rows = [first[text] for text in src_texts]  # the first row of each distinct source
-        src_lens, src_cut = given_lengths(encoder_states, len(sources), src_rows, reuse_encoder), None
-    tgt_ids, tgt_cut = tokenize(
-        tokenizer, [t for _, t in uniq_item], target=True, max_length=max_target_length, eos=ids.eos_token_id
+    work = plan_work(
+        tokenizer,
+        sources,
+        targets,
+        pair_source_index,
+        eos=ids.eos_token_id,
+        max_source_length=max_source_length,
+        max_target_length=max_target_length,
+        encoder_states=encoder_states,
+        reuse_encoder=reuse_encoder,
     )
-
-    results: list[list | None] = [None] * len(item_src)
     with _eval_mode(model):
-        decoder = forced_decoder(model, engine)  # chosen in eval mode: the fast path never runs dropout
-        encoder = model.get_encoder()
-        for window, batches in _plan(src_lens, item_src, [len(x) for x in tgt_ids], max_tokens_per_batch):
-            if reuse_encoder and encoder_states is not None:  # the caller's encoder output
-                rows, width = torch.tensor([src_rows[s] for s in window]), max(src_lens[s] for s in window)
-                hidden, enc_mask = (x.index_select(0, rows.to(x.device))[:, :width] for x in encoder_states)
-            elif reuse_encoder:  # each distinct source of the window encoded (and its context built) once
-                enc_ids, enc_mask = _pad([src_ids[s] for s in window], ids.pad_token_id, device)
-                hidden = encoder(input_ids=enc_ids, attention_mask=enc_mask).last_hidden_state
-            if reuse_encoder:
-                shared = decoder.context(hidden, enc_mask)
-                local = {s: i for i, s in enumerate(window)}
+        scorer = _Scorer(
+            model, forced_decoder(model, engine), work, ids, top_k
+        )  # the fast path never runs dropout
+        for window, batches in plan_windows(
+            work.src_lens, work.item_src, [len(x) for x in work.tgt_ids], max_tokens_per_batch
+        ):
+            shared = scorer.window_context(window, encoder_states) if reuse_encoder else None
             for batch in batches:
-                labels, label_mask = _pad([tgt_ids[w] for w in batch], ids.pad_token_id, device)
-                decoder_input_ids = torch.cat(
-                    [torch.full_like(labels[:, :1], ids.decoder_start_token_id), labels[:, :-1]], dim=1
-                )
-                if reuse_encoder:
-                    index = torch.tensor([local[item_src[w]] for w in batch], device=device)
-                    ctx = decoder.select(shared, index, max(src_lens[item_src[w]] for w in batch))
-                else:  # per-pair baseline: the source encoded (and its context built) for every pair
-                    enc_ids, enc_mask = _pad([src_ids[item_src[w]] for w in batch], ids.pad_token_id, device)
-                    hidden = encoder(input_ids=enc_ids, attention_mask=enc_mask).last_hidden_state
-                    ctx = decoder.context(hidden, enc_mask)
-                rows = decoder.positions(ctx, decoder_input_ids)
-                _collect(decoder, rows, labels, label_mask, batch, results, top_k)
+                scorer.score_batch(batch, window, shared)
+    return _pair_scores(work, scorer.results, pair_source_index, bos, include_eos, alpha)
 
-    scores = []
-    for p, w in enumerate(pair_item):
-        s = item_src[w]
-        lo = 1 if bos is not None and tgt_ids[w][0] == bos else 0
-        hi = len(tgt_ids[w]) - (0 if include_eos else 1)
-        scores.append(
-            _finish(
-                results[w],
-                p,
-                int(pair_source_index[p]),
-                lo,
-                hi,
-                alpha,
-                bool(src_cut and src_cut[s]),
-                tgt_cut[w],
+
+class _Scorer:
+    """The batch loop of :func:`score_pairs`: contexts per window (or per pair), decoder, statistics."""
+
+    def __init__(self, model: torch.nn.Module, decoder, work: PairWork, ids: SpecialTokens, top_k: int):
+        self.decoder, self.encoder, self.work, self.ids, self.top_k = (
+            decoder,
+            model.get_encoder(),
+            work,
+            ids,
+            top_k,
+        )
+        self.device = next(model.parameters()).device
+        self.results: list[list | None] = [None] * len(work.item_src)  # per item: ITEM_COLUMNS lists
+
+    def encode(self, sources: list[int]):
+        """The decoder context of the distinct ``sources``, encoded here (one row each)."""
+        enc_ids, enc_mask = pad_right(
+            [self.work.src_ids[s] for s in sources], self.ids.pad_token_id, self.device
+        )
+        hidden = self.encoder(input_ids=enc_ids, attention_mask=enc_mask).last_hidden_state  # [B, S, D]
+        return self.decoder.context(hidden, enc_mask)
+
+    def window_context(self, window: list[int], encoder_states: tuple | None):
+        """The context of each distinct source of ``window``, built once: from the caller's encoder states
+        (their rows ``work.src_rows``) or encoded here."""
+        if encoder_states is None:
+            return self.encode(window)
+        rows = torch.tensor([self.work.src_rows[s] for s in window])
+        width = max(self.work.src_lens[s] for s in window)
+        hidden, enc_mask = (x.index_select(0, rows.to(x.device))[:, :width] for x in encoder_states)
+        return self.decoder.context(hidden, enc_mask)
+
+    def score_batch(self, batch: list[int], window: list[int], shared) -> None:
+        """Score the items ``batch``; ``shared`` is the window's context (None: each pair's source encoded)."""
+        work, ids = self.work, self.ids
+        labels, label_mask = pad_right(
+            [work.tgt_ids[w] for w in batch], ids.pad_token_id, self.device
+        )  # [N, T]
+        start = torch.full_like(labels[:, :1], ids.decoder_start_token_id)
+        decoder_input_ids = torch.cat([start, labels[:, :-1]], dim=1)  # labels shifted right, [N, T]
+        if shared is not None:
+            local = {s: i for i, s in enumerate(window)}
+            index = torch.tensor([local[work.item_src[w]] for w in batch], device=self.device)
+            ctx = self.decoder.select(shared, index, max(work.src_lens[work.item_src[w]] for w in batch))
+        else:  # per-pair baseline: the source encoded (and its context built) for every pair
+            ctx = self.encode([work.item_src[w] for w in batch])
+        rows = self.decoder.positions(ctx, decoder_input_ids)  # [N * T, ...]
+        self.collect(rows, labels, label_mask, batch)
+
+    def collect(
+        self, rows: torch.Tensor, labels: torch.Tensor, label_mask: torch.Tensor, batch: list[int]
+    ) -> None:
+        """Statistics of the real (label-mask) positions of ``rows`` (``[N * T, ...]``): gathered in chunks of
+        about :data:`STATS_FLOATS` logits, through the output layer and :func:`token_stats`; stored per work
+        item as CPU lists."""
+        real = label_mask.flatten().nonzero().squeeze(1)  # row-major: pair by pair
+        labels, lens = labels.flatten().index_select(0, real), label_mask.sum(1).tolist()
+        step = max(1, STATS_FLOATS // self.decoder.vocab_size)
+        chunks = [
+            token_stats(
+                self.decoder.head(rows.index_select(0, real[a : a + step])),
+                tokens=labels[a : a + step],
+                top_k=self.top_k,
             )
-        )
+            for a in range(0, real.shape[0], step)
+        ]
+        cols = [labels.tolist()] + [
+            torch.cat([getattr(st, name) for st in chunks]).tolist() for name in ITEM_COLUMNS
+        ]
+        start = 0
+        for w, n in zip(batch, lens, strict=True):
+            self.results[w] = [col[start : start + n] for col in cols]
+            start += n
+
+
+def _pair_scores(
+    work: PairWork,
+    results: list,
+    pair_source_index: list[int],
+    bos: int | None,
+    include_eos: bool,
+    alpha: float,
+) -> list[PairScore]:
+    """One :class:`PairScore` per pair, from its item's statistics, cut to the scored positions."""
+    scores = []
+    for p, w in enumerate(work.pair_item):
+        s, tgt = work.item_src[w], work.tgt_ids[w]
+        lo = 1 if bos is not None and tgt[0] == bos else 0
+        hi = len(tgt) - (0 if include_eos else 1)
+        cut = (bool(work.src_cut and work.src_cut[s]), work.tgt_cut[w])
+        scores.append(_finish(results[w], p, int(pair_source_index[p]), lo, hi, alpha, *cut))
     return scores
-
-
-def _collect(decoder, rows, labels, label_mask, batch, results, top_k) -> None:
-    """Statistics of the real (label-mask) positions of ``rows`` (``[N * T, ...]``): gathered in chunks of
-    about :data:`_STATS_FLOATS` logits, through the output layer and :func:`token_stats`; stored per work
-    item as CPU lists."""
-    real = label_mask.flatten().nonzero().squeeze(1)  # row-major: pair by pair
-    labels, lens = labels.flatten().index_select(0, real), label_mask.sum(1).tolist()
-    step = max(1, _STATS_FLOATS // decoder.vocab_size)
-    chunks = [
-        token_stats(
-            decoder.head(rows.index_select(0, real[a : a + step])), tokens=labels[a : a + step], top_k=top_k
-        )
-        for a in range(0, real.shape[0], step)
-    ]
-    cols = [labels.tolist()] + [
-        torch.cat([getattr(st, name) for st in chunks]).tolist()
-        for name in ("token_logprobs", "entropies", "top1_probs", "topk_ids", "topk_logprobs", "nonfinite")
-    ]
-    start = 0
-    for w, n in zip(batch, lens, strict=True):
-        results[w] = [col[start : start + n] for col in cols]
-        start += n
 
 
 def _finish(raw, pair_index, source_index, lo, hi, alpha, src_cut, tgt_cut) -> PairScore:

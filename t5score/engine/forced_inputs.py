@@ -1,26 +1,49 @@
-"""What :func:`t5score.engine.forced.score_pairs` does to its inputs before scoring: check, tokenize, measure."""
+"""What :func:`t5score.engine.forced.score_pairs` does to its inputs before scoring: check them, find the
+distinct sources and (source, target) pairs, tokenize or measure them, and plan the batches."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
+from t5score.engine.tokens import tokenize
 
-def tokenize(tokenizer, texts: list[str], *, target: bool, max_length: int | None, eos: int):
-    """Token ids per text, ending with EOS for targets; truncated to ``max_length`` keeping a final EOS."""
-    if not texts:
-        return [], []
-    enc = tokenizer(text_target=texts) if target else tokenizer(texts)
-    ids_out, truncated = [], []
-    for ids in enc["input_ids"]:
-        ids = list(ids)
-        if target and (not ids or ids[-1] != eos):
-            ids.append(eos)
-        cut = max_length is not None and len(ids) > max_length
-        if cut:
-            ids = ids[: max_length - 1] + [eos] if ids[-1] == eos else ids[:max_length]
-        ids_out.append(ids)
-        truncated.append(cut)
-    return ids_out, truncated
+
+def check_texts(texts: list[str], what: str) -> None:
+    """A ValueError naming the first entry of ``texts`` that is not a string."""
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise ValueError(f"{what}[{i}] is {type(text).__name__}, expected a string")
+
+
+def check_pairs(
+    sources: list[str],
+    targets: list[str],
+    pair_source_index: list[int] | None,
+    max_tokens_per_batch: int,
+    top_k: int,
+    lengths: dict[str, int | None],
+) -> list[int]:
+    """Check the arguments of ``score_pairs`` (``lengths``: the ``max_*_length`` options by name); returns
+    the source index of each target (``range(len(targets))`` when ``pair_source_index`` is None)."""
+    check_texts(sources, "sources")
+    check_texts(targets, "targets")
+    if pair_source_index is None:
+        if len(sources) != len(targets):
+            raise ValueError(f"{len(sources)} sources but {len(targets)} targets; give pair_source_index")
+        pair_source_index = list(range(len(targets)))
+    if len(pair_source_index) != len(targets):
+        raise ValueError(f"pair_source_index has {len(pair_source_index)} entries for {len(targets)} targets")
+    for i, s in enumerate(pair_source_index):
+        if not 0 <= int(s) < len(sources):
+            raise ValueError(f"pair_source_index[{i}] = {s} is out of range for {len(sources)} sources")
+    if max_tokens_per_batch < 1 or top_k < 0:
+        raise ValueError("max_tokens_per_batch must be >= 1 and top_k >= 0")
+    for name, value in lengths.items():
+        if value is not None and value < 1:
+            raise ValueError(f"{name} must be >= 1 or None, got {value}")
+    return list(pair_source_index)
 
 
 def prepended_bos(tokenizer) -> int | None:
@@ -30,10 +53,57 @@ def prepended_bos(tokenizer) -> int | None:
     return bos if bos is not None and list(probe[:1]) == [bos] else None
 
 
-def check_texts(texts: list[str], what: str) -> None:
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise ValueError(f"{what}[{i}] is {type(text).__name__}, expected a string")
+@dataclass
+class PairWork:
+    """The distinct work of a ``score_pairs`` call: sources by text, (source, target) items, their tokens.
+
+    Pairs are the caller's targets; items the distinct (source text, target) pairs, each scored once.
+    """
+
+    pair_item: list[int]  # per pair: its item
+    item_src: list[int]  # per item: its distinct source
+    src_lens: list[int]  # per distinct source: its length in tokens
+    src_ids: list[list[int]] | None  # per distinct source: token ids (None: the caller's encoder states)
+    src_cut: list[bool] | None  # per distinct source: truncated (None: the caller's to say)
+    src_rows: list[int] | None  # per distinct source, with encoder states: its row in them
+    tgt_ids: list[list[int]]  # per item: target token ids, ending with EOS
+    tgt_cut: list[bool]  # per item: target truncated
+
+
+def plan_work(
+    tokenizer,
+    sources: list[str],
+    targets: list[str],
+    pair_source_index: list[int],
+    *,
+    eos: int,
+    max_source_length: int | None,
+    max_target_length: int | None,
+    encoder_states: tuple[torch.Tensor, torch.Tensor] | None,
+    reuse_encoder: bool,
+) -> PairWork:
+    """Distinct sources (by text) and items, tokenized (sources measured from ``encoder_states`` if given)."""
+    uniq_src: dict[str, int] = {}
+    pair_src = [uniq_src.setdefault(sources[int(s)], len(uniq_src)) for s in pair_source_index]
+    src_texts = list(uniq_src)
+    uniq_item: dict[tuple[int, str], int] = {}
+    pair_item = [uniq_item.setdefault((s, t), len(uniq_item)) for s, t in zip(pair_src, targets, strict=True)]
+    src_ids = src_cut = src_rows = None
+    if encoder_states is None:
+        src_ids, src_cut = tokenize(tokenizer, src_texts, max_length=max_source_length, eos=eos)
+        src_lens = [len(x) for x in src_ids]
+    else:
+        first: dict[str, int] = {}
+        for i, text in enumerate(sources):
+            first.setdefault(text, i)
+        src_rows = [first[text] for text in src_texts]  # the first row of each distinct source
+        src_lens = given_lengths(encoder_states, len(sources), src_rows, reuse_encoder)
+    targets_of_items = [t for _, t in uniq_item]
+    tgt_ids, tgt_cut = tokenize(
+        tokenizer, targets_of_items, target=True, max_length=max_target_length, eos=eos
+    )
+    item_src = [s for s, _ in uniq_item]
+    return PairWork(pair_item, item_src, src_lens, src_ids, src_cut, src_rows, tgt_ids, tgt_cut)
 
 
 def given_lengths(states: tuple, n_sources: int, rows: list[int], reuse_encoder: bool) -> list[int]:
@@ -52,3 +122,28 @@ def given_lengths(states: tuple, n_sources: int, rows: list[int], reuse_encoder:
     ):
         raise ValueError("encoder_states need a right-padded attention mask")
     return [int(lengths[r]) for r in rows]
+
+
+def plan_windows(src_lens: list[int], item_src: list[int], tgt_lens: list[int], budget: int) -> list[tuple]:
+    """Windows of sources (by length, desc) holding at most ``budget`` padded source tokens; each window's
+    items sorted by target length (desc) and packed into batches of at most ``budget`` padded tokens,
+    counted as ``pairs * (window source width + target width)``. Returns ``(sources, batches)`` per window."""
+    items: dict[int, list[int]] = {}
+    for w, s in enumerate(item_src):
+        items.setdefault(s, []).append(w)
+    order = sorted(items, key=lambda s: (-src_lens[s], s))
+    windows, start = [], 0
+    while start < len(order):
+        width = src_lens[order[start]]
+        stop = start + max(1, budget // max(1, width))
+        window = order[start:stop]
+        work = sorted((w for s in window for w in items[s]), key=lambda w: (-tgt_lens[w], w))
+        batches, cur = [], []
+        for w in work:
+            if cur and (len(cur) + 1) * (width + tgt_lens[cur[0]]) > budget:
+                batches.append(cur)
+                cur = []
+            cur.append(w)
+        windows.append((window, batches + [cur]))
+        start = stop
+    return windows

@@ -45,15 +45,19 @@ class BatchLogitsWriter:
 
 def merge_index(folder: Path) -> Path | None:
     """Combine the per-batch index files into ``index.parquet`` (duplicate ids from DDP padding dropped)."""
-    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
     parts = sorted(folder.glob("batch-*.index.json"))
     if not parts:
         return None
-    frame = pd.DataFrame([e for p in parts for e in json.loads(p.read_text())])
-    frame = frame.drop_duplicates("id", keep="first")
+    entries, seen = [], set()
+    for entry in (e for p in parts for e in json.loads(p.read_text())):
+        if entry["id"] not in seen:  # the first entry of an id wins
+            seen.add(entry["id"])
+            entries.append(entry)
     out = folder / "index.parquet"
-    frame.to_parquet(out, index=False)
+    pq.write_table(pa.Table.from_pylist(entries), out)
     return out
 
 
@@ -62,16 +66,16 @@ def load_logits(run_dir: str | Path, example_id: str | int) -> torch.Tensor:
 
     ``example_id`` is the row's ``id`` in ``predictions.parquet`` (the row number when no id column was given).
     """
-    import pandas as pd
+    import pyarrow.parquet as pq
 
     folder = Path(run_dir) / "logits"
     index_path = folder / "index.parquet"
     if not index_path.exists():
         raise FileNotFoundError(f"{index_path}: no logits index; was the run made with --model.capture full?")
-    index = pd.read_parquet(index_path)
-    match = index[index["id"] == str(example_id)]
-    if match.empty:
-        raise KeyError(f"example id {example_id!r} not in {index_path}")
-    entry = match.iloc[0]
-    array = np.load(folder / entry["file"], mmap_mode="r")
-    return torch.from_numpy(np.array(array[int(entry["row"]), : int(entry["num_tokens"])]))
+    index = pq.read_table(index_path).to_pydict()
+    try:
+        at = index["id"].index(str(example_id))
+    except ValueError:
+        raise KeyError(f"example id {example_id!r} not in {index_path}") from None
+    array = np.load(folder / index["file"][at], mmap_mode="r")
+    return torch.from_numpy(np.array(array[int(index["row"][at]), : int(index["num_tokens"][at])]))

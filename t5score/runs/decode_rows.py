@@ -7,62 +7,28 @@ Shared by the LightningModule (``t5score predict``) and the Python API, so both 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from t5score.engine.decode import Sampling, greedy_decode
+from t5score.engine.decode import greedy_decode
 from t5score.engine.logits_store import BatchLogitsWriter
-from t5score.records import PredictionRecord, SourceRow
+from t5score.engine.options import DecodeOptions
+from t5score.engine.tokens import pad_right, tokenize
+from t5score.records import REFERENCE_COLUMNS, PredictionRecord, SourceRow, fill_from_pair
 
-CAPTURE_MODES = ("stats", "full")
-
-
-@dataclass
-class DecodeOptions:
-    """How to decode; the fields are the ``--model.*`` options of ``t5score predict``."""
-
-    max_new_tokens: int = 64
-    top_k: int = 5
-    capture: str = "stats"
-    logits_dtype: str = "float16"
-    num_samples: int = 0  # 0: greedy; N > 0: N sampled candidates per source
-    temperature: float = 1.0
-    top_p: float = 1.0
-    seed: int = 0
-    eos_check_every: int = 1
-    drop_finished: bool = False
-    engine: str = "auto"  # see t5score.engine.decode.greedy_decode
-    compile: bool = False
-
-    def __post_init__(self) -> None:
-        from t5score.engine.decode import ENGINES
-
-        if self.engine not in ENGINES:
-            raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
-        if self.capture not in CAPTURE_MODES:
-            raise ValueError(f"capture must be one of {CAPTURE_MODES}, got {self.capture!r}")
-        if self.top_k < 0 or self.max_new_tokens < 1 or self.num_samples < 0 or self.eos_check_every < 1:
-            raise ValueError(
-                f"need top_k >= 0, max_new_tokens >= 1, num_samples >= 0, eos_check_every >= 1; got {self}"
-            )
-        if self.capture == "full" and self.num_samples > 1:
-            raise ValueError("capture='full' keeps one logits array per row: use it with num_samples 0 or 1")
+__all__ = ["DecodeOptions", "add_reference_scores", "decode_rows", "tokenize_sources"]
 
 
 def tokenize_sources(tokenizer, texts: list[str], max_length: int | None, device: torch.device):
-    """Token ids ``[B, S]``, attention mask ``[B, S]`` and per-row ``truncated`` flags.
+    """Token ids ``[B, S]``, attention mask ``[B, S]`` (right-padded) and per-row ``truncated`` flags.
 
-    Truncation is the tokenizer's own (``truncation=True``), so special tokens such as EOS stay.
+    Truncation keeps special tokens such as EOS, as the tokenizer's own ``truncation=True`` does
+    (:func:`t5score.engine.tokens.tokenize`, shared with teacher-forced scoring).
     """
-    full = tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
-    truncated = [max_length is not None and len(ids) > max_length for ids in full]
-    if any(truncated):
-        short = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
-        full = [s if t else f for f, s, t in zip(full, short, truncated, strict=True)]
-    batch = tokenizer.pad({"input_ids": full}, padding=True, return_tensors="pt")
-    return batch["input_ids"].to(device), batch["attention_mask"].to(device), truncated
+    ids, truncated = tokenize(tokenizer, texts, max_length=max_length, eos=tokenizer.eos_token_id)
+    input_ids, mask = pad_right(ids, tokenizer.pad_token_id, device)
+    return input_ids, mask, truncated
 
 
 def _mean(values: list[float]) -> float | None:
@@ -136,10 +102,7 @@ def decode_rows(
         )
         hidden = model.get_encoder()(input_ids=input_ids, attention_mask=mask).last_hidden_state  # [G, S, D]
         for s in range(samples):
-            sampling = None
-            if options.num_samples:
-                seed = options.seed * 1_000_003 + batch_index * 1009 + s  # reproducible per batch and sample
-                sampling = Sampling(options.temperature, options.top_p, seed)
+            sampling = options.sampling(batch_index, s)  # None when decoding greedily
             sink = None
             if options.capture == "full":
                 sink = BatchLogitsWriter(
@@ -151,18 +114,7 @@ def decode_rows(
                     options.logits_dtype,
                 )
             out = greedy_decode(
-                model,
-                input_ids,
-                mask,
-                max_new_tokens=options.max_new_tokens,
-                top_k=options.top_k,
-                logits_sink=sink,
-                eos_check_every=options.eos_check_every,
-                drop_finished=options.drop_finished,
-                sampling=sampling,
-                engine=options.engine,
-                compile=options.compile,
-                encoder_hidden=hidden,
+                model, input_ids, mask, options, logits_sink=sink, sampling=sampling, encoder_hidden=hidden
             )
             sample = s if options.num_samples else None
             for b, row in enumerate(good):
@@ -199,10 +151,4 @@ def add_reference_scores(
         if sc.nonfinite:  # keep the row, flag it, and keep NaN out of the reference columns
             rec.error = rec.error or "non-finite logits (NaN or inf) while scoring the reference; try float32"
             continue
-        rec.ref_num_tokens, rec.ref_logprob, rec.ref_mean_logprob = (
-            sc.num_tokens,
-            sc.sum_logprob,
-            sc.mean_logprob,
-        )
-        rec.ref_top1_probs = sc.top1_probs
-        rec.ref_top1_correct = [top[0] == tok for top, tok in zip(sc.topk_ids, sc.token_ids, strict=True)]
+        fill_from_pair(rec, sc, REFERENCE_COLUMNS)

@@ -2,95 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import lightning as L
 import pandas as pd
 import torch
 
-from t5score.data.modules import TextDataModule
-from t5score.engine.forced import SCORE_FIELDS
+from t5score.data.modules import ScoreDataModule
 from t5score.engine.modeling import DEFAULT_MODEL, load_model_and_tokenizer
-from t5score.records import SourceBatch, SourceRow
+from t5score.records import ScoreRecord, SourceBatch, SourceRow, fill_from_pair
 from t5score.runs.runner import RunSpec
-from t5score.scoring.directions import AGGREGATES, DIRECTIONS, score_directions
+from t5score.scoring.directions import direction_column, score_directions
+from t5score.scoring.options import ScoreOptions
 
-
-def direction_column(direction: str) -> str:
-    """``src->hyp`` -> ``score_src_hyp``; ``F`` -> ``score_f``."""
-    return "score_" + direction.lower().replace("->", "_")
-
-
-@dataclass
-class ScoreRecord:
-    """One row of ``scores.parquet``: the target scored given the source (``src->hyp``), plus directions."""
-
-    position: int
-    id: str
-    source: str
-    target: str | None = None
-    token_ids: list[int] = field(default_factory=list)
-    token_logprobs: list[float] = field(default_factory=list)
-    token_entropies: list[float] = field(default_factory=list)
-    top1_probs: list[float] = field(default_factory=list)
-    num_tokens: int = 0
-    sum_logprob: float | None = None
-    mean_logprob: float | None = None
-    penalised_logprob: float | None = None
-    mean_entropy: float | None = None
-    truncated: bool = False
-    error: str | None = None
-    score_src_hyp: float | None = None
-    score_ref_hyp: float | None = None
-    score_hyp_ref: float | None = None
-    score_f: float | None = None
-
-
-def _references(value: Any) -> str | list[str] | None:
-    """A reference cell: a text, a list of texts (JSON list in CSV), or null."""
-    if isinstance(value, str) and value.lstrip().startswith("["):
-        import json
-
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            return value
-    if value is None or isinstance(value, str):
-        return value
-    return [str(v) for v in value if v is not None] or None
-
-
-class ScoreDataModule(TextDataModule):
-    """Rows with a source and a text to score (``target_column``), optionally references.
-
-    Args:
-        reference_column: Optional column of references (a text or a list of texts) for the directions
-            ``ref->hyp``, ``hyp->ref`` and ``F``.
-    """
-
-    def __init__(self, *args, reference_column: str | None = None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.reference_column = reference_column
-        if self.target_column is None:
-            from t5score.data.io import InputError
-
-            raise InputError("t5score score needs --data.target_column: the column of texts to score")
-
-    def load_rows(self) -> list[SourceRow]:
-        if self.rows is None:
-            from t5score.data.io import read_records, require_column
-            from t5score.data.modules import build_rows
-
-            records = read_records(self.path)
-            self.rows = build_rows(
-                records, self.path, self.source_column, self.target_column, self.id_column, self.prefix
-            )
-            if self.reference_column:
-                require_column(self.path, records, self.reference_column, "reference_column")
-                for row, rec in zip(self.rows, records, strict=True):
-                    row.references = _references(rec.get(self.reference_column))
-        return self.rows
+__all__ = ["ScoreDataModule", "ScoreFinisher", "ScoreRecord", "Seq2SeqScorer", "score_spec"]
 
 
 class Seq2SeqScorer(L.LightningModule):
@@ -114,30 +39,26 @@ class Seq2SeqScorer(L.LightningModule):
         self,
         name_or_path: str = DEFAULT_MODEL,
         directions: list[str] | None = None,
-        score: str = "mean_logprob",
-        aggregate: str = "mean",
-        include_eos: bool = True,
-        alpha: float = 1.0,
-        max_target_length: int | None = None,
-        max_tokens_per_batch: int = 8192,
-        engine: str = "auto",
+        score: str = ScoreOptions.score,
+        aggregate: str = ScoreOptions.aggregate,
+        include_eos: bool = ScoreOptions.include_eos,
+        alpha: float = ScoreOptions.alpha,
+        max_target_length: int | None = ScoreOptions.max_target_length,
+        max_tokens_per_batch: int = ScoreOptions.max_tokens_per_batch,
+        engine: str = ScoreOptions.engine,
     ):
         super().__init__()
-        from t5score.engine.forced_decoders import ENGINES
-
-        if engine not in ENGINES:
-            raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
-        self.engine = engine
-        directions = list(directions or ["src->hyp"])
-        bad = [d for d in directions if d not in DIRECTIONS]
-        if bad or score not in SCORE_FIELDS or aggregate not in AGGREGATES:
-            raise ValueError(
-                f"directions must be among {DIRECTIONS}, score one of {SCORE_FIELDS}, aggregate one of "
-                f"{AGGREGATES}; got {directions}, {score!r}, {aggregate!r}"
-            )
-        self.name_or_path, self.directions = name_or_path, list(dict.fromkeys(["src->hyp", *directions]))
-        self.score_name, self.aggregate, self.include_eos, self.alpha = score, aggregate, include_eos, alpha
-        self.max_target_length, self.max_tokens_per_batch = max_target_length, max_tokens_per_batch
+        self.options = ScoreOptions(
+            directions=("src->hyp", *(directions or [])),
+            score=score,
+            aggregate=aggregate,
+            include_eos=include_eos,
+            alpha=alpha,
+            max_target_length=max_target_length,
+            max_tokens_per_batch=max_tokens_per_batch,
+            engine=engine,
+        )
+        self.name_or_path = name_or_path
         self.model, self.tokenizer, self.output_dir = None, None, None
 
     def configure_model(self) -> None:
@@ -152,43 +73,25 @@ class Seq2SeqScorer(L.LightningModule):
             if rec.error is None and (rec.target is None or not rec.target.strip()):
                 rec.error = "field 'target' is empty"
         todo = [i for i, rec in enumerate(records) if rec.error is None]
-        needs_refs = any(d != "src->hyp" for d in self.directions)
         if not todo:
             return records
+        directions = self.options.run_directions
+        needs_refs = any(d != "src->hyp" for d in directions)
         result = score_directions(
             self.model,
             self.tokenizer,
             [records[i].target for i in todo],
             sources=[records[i].source for i in todo],
             references=[batch.rows[i].references for i in todo] if needs_refs else None,
-            directions=tuple(self.directions),
-            score=self.score_name,
-            aggregate=self.aggregate,
-            include_eos=self.include_eos,
-            alpha=self.alpha,
+            options=self.options,
             max_source_length=batch.max_source_length,
-            max_target_length=self.max_target_length,
-            max_tokens_per_batch=self.max_tokens_per_batch,
-            engine=self.engine,
         )
         for k, i in enumerate(todo):
             rec, pair = records[i], result["src->hyp"].pairs[k][0]
-            rec.token_ids, rec.token_logprobs = pair.token_ids, pair.token_logprobs
-            rec.token_entropies, rec.top1_probs, rec.num_tokens = (
-                pair.token_entropies,
-                pair.top1_probs,
-                pair.num_tokens,
-            )
-            rec.sum_logprob, rec.mean_logprob, rec.penalised_logprob = (
-                pair.sum_logprob,
-                pair.mean_logprob,
-                pair.penalised_logprob,
-            )
-            rec.mean_entropy = sum(pair.token_entropies) / pair.num_tokens if pair.num_tokens else None
-            rec.truncated = pair.source_truncated or pair.target_truncated
+            fill_from_pair(rec, pair)
             if pair.nonfinite:
                 rec.error = "non-finite logits (NaN or inf) while scoring; try float32 precision"
-            for d in self.directions:
+            for d in directions:
                 setattr(rec, direction_column(d), result[d].scores[k])
         return records
 
@@ -221,6 +124,7 @@ class ScoreFinisher:
 
 
 def score_spec(rows: list[SourceRow]) -> RunSpec:
+    """What the runner needs for a score run: one row per input row."""
     expected = [(r.position,) for r in rows]
     return RunSpec(
         "score", "scores.parquet", ScoreRecord, expected, ["position"], ScoreFinisher(), ("score_",)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from t5score.engine.decode import Sampling, greedy_decode
+from t5score.engine.decode import greedy_decode
+from t5score.engine.options import DecodeOptions, Sampling
 from tests.helpers.tiny_models import KINDS, make_tiny_model
 
 
@@ -43,7 +44,7 @@ def test_greedy_matches_generate(kind):
         model,
         input_ids,
         mask,
-        max_new_tokens=16,
+        DecodeOptions(max_new_tokens=16),
         logits_sink=lambda s, rows, lg: captured.append((s, rows, lg)),
     )
     eos = model.config.eos_token_id
@@ -75,11 +76,13 @@ def test_greedy_matches_generate(kind):
 def test_batch_invariance(kind):
     model = make_tiny_model(kind, seed=3, init_scale=2.0)
     input_ids, mask = _inputs(seed=2, vocab=model.config.vocab_size)
-    together = greedy_decode(model, input_ids, mask, max_new_tokens=12)
+    together = greedy_decode(model, input_ids, mask, DecodeOptions(max_new_tokens=12))
     assert len({tuple(r) for r in together.token_ids.tolist()}) > 3, "rows should differ"
     for b in range(input_ids.shape[0]):
         keep = mask[b].bool()
-        alone = greedy_decode(model, input_ids[b : b + 1, keep], mask[b : b + 1, keep], max_new_tokens=12)
+        alone = greedy_decode(
+            model, input_ids[b : b + 1, keep], mask[b : b + 1, keep], DecodeOptions(max_new_tokens=12)
+        )
         n = int(together.num_tokens[b])
         assert int(alone.num_tokens[0]) == n
         assert alone.token_ids[0, :n].tolist() == together.token_ids[b, :n].tolist()
@@ -93,14 +96,12 @@ def test_batch_invariance(kind):
 def test_engine_options_keep_parity(drop_finished, eos_check_every):
     model = make_tiny_model("t5", seed=5)
     input_ids, mask = _inputs(seed=4, vocab=model.config.vocab_size)
-    ref = greedy_decode(model, input_ids, mask, max_new_tokens=14)
+    ref = greedy_decode(model, input_ids, mask, DecodeOptions(max_new_tokens=14))
     got = greedy_decode(
         model,
         input_ids,
         mask,
-        max_new_tokens=14,
-        drop_finished=drop_finished,
-        eos_check_every=eos_check_every,
+        DecodeOptions(max_new_tokens=14, drop_finished=drop_finished, eos_check_every=eos_check_every),
     )
     assert torch.equal(ref.num_tokens, got.num_tokens) and torch.equal(ref.finished, got.finished)
     assert torch.equal(ref.token_ids, got.token_ids)
@@ -112,11 +113,11 @@ def test_engine_options_keep_parity(drop_finished, eos_check_every):
 def test_sampling_is_seeded_and_scores_the_drawn_tokens():
     model = make_tiny_model("t5v1.1", seed=1, init_scale=2.0)
     input_ids, mask = _inputs(seed=7, vocab=model.config.vocab_size)
-    kwargs = dict(max_new_tokens=10, sampling=Sampling(temperature=1.5, top_p=0.9, seed=11))
-    a = greedy_decode(model, input_ids, mask, **kwargs)
-    b = greedy_decode(model, input_ids, mask, **kwargs)
+    options, sampling = DecodeOptions(max_new_tokens=10), Sampling(temperature=1.5, top_p=0.9, seed=11)
+    a = greedy_decode(model, input_ids, mask, options, sampling=sampling)
+    b = greedy_decode(model, input_ids, mask, options, sampling=sampling)
     assert torch.equal(a.token_ids, b.token_ids)
-    greedy = greedy_decode(model, input_ids, mask, max_new_tokens=10)
+    greedy = greedy_decode(model, input_ids, mask, options)
     assert not torch.equal(a.token_ids, greedy.token_ids)
     # token_logprobs are those of the drawn tokens under the raw model: check with a forward pass with labels
     start = model.config.decoder_start_token_id
@@ -135,9 +136,9 @@ def test_sampling_is_seeded_and_scores_the_drawn_tokens():
 
 
 def test_rejects_bad_arguments():
-    model = make_tiny_model("t5")
-    input_ids, mask = _inputs()
     with pytest.raises(ValueError, match="max_new_tokens"):
-        greedy_decode(model, input_ids, mask, max_new_tokens=0)
+        DecodeOptions(max_new_tokens=0)
+    with pytest.raises(ValueError, match="temperature"):
+        Sampling(temperature=0)
     with pytest.raises(ValueError, match="top_p"):
         Sampling(top_p=0)

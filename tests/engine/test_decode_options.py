@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from t5score.engine.decode import greedy_decode
+from t5score.engine.options import DecodeOptions
 from t5score.engine.quantize import apply_quantize, quantize_int8
 from t5score.engine.stats import token_stats
-from t5score.engine.t5 import kernels as fast_t5
+from t5score.engine.t5 import kernels
 from tests.helpers.tiny_models import make_tiny_model
 
 
@@ -45,7 +46,9 @@ def _check_against_generate(model, input_ids, mask, steps, logits_atol=1e-5, **o
     def sink(step, rows, logits):
         captured[rows, step] = logits
 
-    out = greedy_decode(model, input_ids, mask, max_new_tokens=steps, logits_sink=sink, **options)
+    out = greedy_decode(
+        model, input_ids, mask, DecodeOptions(max_new_tokens=steps, **options), logits_sink=sink
+    )
     eos = model.config.eos_token_id
     for b in range(input_ids.shape[0]):
         n = int(out.num_tokens[b])
@@ -73,19 +76,18 @@ def test_engines_and_attention_kernels_match_generate(kind, engine, attention):
 
 
 def test_auto_engine_picks_fast_step_for_t5_only():
-    assert fast_t5.supports(make_tiny_model("t5")) and fast_t5.supports(make_tiny_model("t5v1.1"))
-    assert not fast_t5.supports(make_tiny_model("bart"))
-    assert not fast_t5.supports(make_tiny_model("t5").train()), "dropout: training mode keeps the HF forward"
+    assert kernels.supports(make_tiny_model("t5")) and kernels.supports(make_tiny_model("t5v1.1"))
+    assert not kernels.supports(make_tiny_model("bart"))
+    assert not kernels.supports(make_tiny_model("t5").train()), "dropout: training mode keeps the HF forward"
 
 
 def test_fast_engine_drop_finished_matches_generate():
     model = make_tiny_model("t5", seed=5, init_scale=2.0)
     input_ids, mask = _inputs(4, model.config.vocab_size)
-    ref = greedy_decode(model, input_ids, mask, max_new_tokens=14, engine="hf")
+    ref = greedy_decode(model, input_ids, mask, DecodeOptions(max_new_tokens=14, engine="hf"))
     assert ref.finished.any() and not ref.finished.all()
-    got = greedy_decode(
-        model, input_ids, mask, max_new_tokens=14, engine="t5", drop_finished=True, eos_check_every=2
-    )
+    options = DecodeOptions(max_new_tokens=14, engine="t5", drop_finished=True, eos_check_every=2)
+    got = greedy_decode(model, input_ids, mask, options)
     assert torch.equal(ref.token_ids, got.token_ids) and torch.equal(ref.num_tokens, got.num_tokens)
     torch.testing.assert_close(ref.token_logprobs, got.token_logprobs, atol=1e-4, rtol=0)
     torch.testing.assert_close(ref.entropies, got.entropies, atol=1e-4, rtol=0)
@@ -94,14 +96,16 @@ def test_fast_engine_drop_finished_matches_generate():
 def test_bad_engine_options_raise():
     bart = make_tiny_model("bart")
     input_ids, mask = _inputs(1, bart.config.vocab_size)
-    with pytest.raises(ValueError, match="engine"):
-        greedy_decode(bart, input_ids, mask, engine="t5")
+    with pytest.raises(ValueError, match="engine='t5' needs a T5/mT5 model"):
+        greedy_decode(bart, input_ids, mask, DecodeOptions(engine="t5"))
     with pytest.raises(ValueError, match="engine must be one of"):
-        greedy_decode(bart, input_ids, mask, engine="fast")
+        DecodeOptions(engine="fast")
     with pytest.raises(ValueError, match="compile"):
-        greedy_decode(bart, input_ids, mask, compile=True)
+        greedy_decode(bart, input_ids, mask, DecodeOptions(compile=True))
     with pytest.raises(ValueError, match="eos_check_every"):
-        greedy_decode(bart, input_ids, mask, eos_check_every=0)
+        DecodeOptions(eos_check_every=0)
+    with pytest.raises(ValueError, match="capture"):
+        DecodeOptions(capture="all")
 
 
 def test_compile_is_opt_in(monkeypatch):
@@ -111,7 +115,7 @@ def test_compile_is_opt_in(monkeypatch):
     monkeypatch.setattr(torch, "compile", refuse)
     model = make_tiny_model("t5")
     input_ids, mask = _inputs(2, model.config.vocab_size)
-    greedy_decode(model, input_ids, mask, max_new_tokens=4)
+    greedy_decode(model, input_ids, mask, DecodeOptions(max_new_tokens=4))
 
 
 def test_compiled_static_step_matches_generate():
@@ -228,7 +232,7 @@ def test_fast_engine_under_bf16_autocast_matches_hf_forward():
     model = make_tiny_model("t5", seed=0, init_scale=2.0)
     input_ids, mask = _inputs(3, model.config.vocab_size)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        ref = greedy_decode(model, input_ids, mask, max_new_tokens=8, engine="hf")
-        got = greedy_decode(model, input_ids, mask, max_new_tokens=8, engine="t5")
+        ref = greedy_decode(model, input_ids, mask, DecodeOptions(max_new_tokens=8, engine="hf"))
+        got = greedy_decode(model, input_ids, mask, DecodeOptions(max_new_tokens=8, engine="t5"))
     assert torch.equal(ref.token_ids, got.token_ids)
     torch.testing.assert_close(ref.token_logprobs, got.token_logprobs, atol=1e-5, rtol=0)

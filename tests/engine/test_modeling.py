@@ -11,6 +11,7 @@ from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 from t5score.engine.decode import greedy_decode
 from t5score.engine.modeling import load_model_and_tokenizer
+from t5score.engine.options import DecodeOptions
 
 
 def test_untied_t5v11_head_is_loaded_as_saved_and_unscaled(tiny_model_dirs):
@@ -33,7 +34,7 @@ def test_loaded_t5v11_decodes_like_generate(tiny_model_dirs):
     enc = AutoTokenizer.from_pretrained(folder)(
         ["open the file and read a line", "sort the list"], return_tensors="pt", padding=True
     )
-    out = greedy_decode(model, enc.input_ids, enc.attention_mask, max_new_tokens=8)
+    out = greedy_decode(model, enc.input_ids, enc.attention_mask, DecodeOptions(max_new_tokens=8))
     gen = reference.generate(
         **enc,
         max_new_tokens=8,

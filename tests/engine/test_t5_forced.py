@@ -14,8 +14,11 @@ import pytest
 import torch
 
 import t5score.engine.forced as scoring
-import t5score.engine.forced_decoders as fts
-from t5score.engine.forced import _plan, score_pairs
+from t5score.engine.engines import forced_decoder
+from t5score.engine.forced import score_pairs
+from t5score.engine.forced_inputs import plan_windows
+from t5score.engine.hf import HFForcedDecoder
+from t5score.engine.t5.forced import T5ForcedDecoder
 from tests.helpers.tiny_models import make_tiny_model, make_tiny_tokenizer
 
 INIT = {"t5": 1.0, "t5v1.1": 0.5, "bart": 5.0}  # moderate logits: float32 sums agree within 1e-4
@@ -108,7 +111,7 @@ def test_matches_forward_with_labels(setup, refs, reuse, budget):
 def test_output_layer_in_chunks(setup, refs, monkeypatch, positions_per_chunk):
     """Chunks of real positions that cut through pairs and batches give the same statistics."""
     kind, model, tok = setup
-    monkeypatch.setattr(scoring, "_STATS_FLOATS", positions_per_chunk * model.config.vocab_size)
+    monkeypatch.setattr(scoring, "STATS_FLOATS", positions_per_chunk * model.config.vocab_size)
     for engine in _engines(kind):
         scores = score_pairs(model, tok, SOURCES, TARGETS, pair_source_index=INDEX, engine=engine, top_k=2)
         for s, ref in zip(scores, refs, strict=True):
@@ -205,13 +208,13 @@ def test_int8_quantized_model(tmp_path):
 def _count_rows(monkeypatch, name: str) -> list[int]:
     """Rows seen by ``T5ForcedDecoder.<name>`` (its first tensor argument)."""
     rows: list[int] = []
-    original = getattr(fts.T5ForcedDecoder, name)
+    original = getattr(T5ForcedDecoder, name)
 
     def counted(self, x, *args):
         rows.append(x.shape[0])
         return original(self, x, *args)
 
-    monkeypatch.setattr(fts.T5ForcedDecoder, name, counted)
+    monkeypatch.setattr(T5ForcedDecoder, name, counted)
     return rows
 
 
@@ -235,9 +238,9 @@ def test_cross_kv_once_per_source_and_head_on_real_positions(monkeypatch, tmp_pa
 
 def test_engine_choice(setup):
     kind, model, tok = setup
-    expected = fts.HFForcedDecoder if kind == "bart" else fts.T5ForcedDecoder
-    assert type(fts.forced_decoder(model, "auto")) is expected
-    assert type(fts.forced_decoder(model, "hf")) is fts.HFForcedDecoder
+    expected = HFForcedDecoder if kind == "bart" else T5ForcedDecoder
+    assert type(forced_decoder(model, "auto")) is expected
+    assert type(forced_decoder(model, "hf")) is HFForcedDecoder
     if kind == "bart":
         with pytest.raises(ValueError, match="engine='t5' needs a T5/mT5 model"):
             score_pairs(model, tok, ["a"], ["b"], engine="t5")
@@ -251,7 +254,7 @@ def test_plan_covers_every_item_once_within_budget(budget):
     src_lens = torch.randint(1, 30, (12,), generator=g).tolist()
     item_src = torch.randint(0, 12, (60,), generator=g).tolist()
     tgt_lens = torch.randint(1, 20, (60,), generator=g).tolist()
-    windows = _plan(src_lens, item_src, tgt_lens, budget)
+    windows = plan_windows(src_lens, item_src, tgt_lens, budget)
     seen = [w for _, batches in windows for b in batches for w in b]
     assert sorted(seen) == list(range(60))
     assert sorted(s for window, _ in windows for s in window) == sorted(set(item_src))

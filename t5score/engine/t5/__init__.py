@@ -1,1 +1,2 @@
-"""Fast T5-family kernels: one decoder step with a preallocated cache, and teacher-forced whole targets."""
+"""Fast T5-family engine: shared kernels (:mod:`.kernels`), the one-token decoder step (:mod:`.step`) and
+the teacher-forced decoder over whole targets (:mod:`.forced`)."""

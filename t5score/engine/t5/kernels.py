@@ -1,29 +1,30 @@
-"""A fast decoder step for T5-family models (T5, T5 v1.1 / Flan-T5, mT5), used by the decoding engine.
+"""Fast T5-family kernels (T5, T5 v1.1 / Flan-T5, mT5): the decoder of ``T5ForConditionalGeneration``
+recomputed from the model's own weights, with less work than the generic Hugging Face forward.
 
-It computes what ``T5ForConditionalGeneration`` computes for one new decoder token, from the model's own
-weights, with less work per step than the generic Hugging Face forward:
-
-* a preallocated key/value cache (no ``torch.cat`` growth per step) and the cross-attention keys and
-  values of all layers projected once, in one matrix product, when the batch starts;
-* the self-attention position bias of every step computed once, instead of per step;
-* fused query/key/value (and gated feed-forward) weights: fewer, larger matrix products;
+* fused query/key/value (and gated feed-forward) weights: fewer, larger matrix products; the
+  cross-attention keys and values of all layers projected in one product (:func:`cross_kv`);
 * on CPU in float32, weights prepacked once for oneDNN (``torch.ops.mkldnn``) and kept beside the model
   (re-packed when a weight changes): small-batch products then run near memory bandwidth, where the
-  default ``addmm`` re-packs the weight at every call (the 32k-row output layer most of all).
+  default ``addmm`` re-packs the weight at every call (the 32k-row output layer most of all);
+* one decoder pass, :func:`decoder_layers`, shared by the one-token step of decoding
+  (:mod:`t5score.engine.t5.step`, with a preallocated key/value cache) and the teacher-forced decoder over
+  whole targets (:mod:`t5score.engine.t5.forced`).
 
 Numbers agree with the Hugging Face forward to float32 rounding (other summation orders); the parity
-tests in ``tests/test_decoding.py`` compare tokens and logits with ``model.generate``.
-Models of other architectures (BART, ...) use the generic forward (``t5score.engine.decode``).
+tests in ``tests/engine/test_decode.py``, ``tests/engine/test_decode_options.py`` and
+``tests/engine/test_t5_forced.py`` compare them with ``model.generate`` and forward passes with labels.
+Models of other architectures (BART, ...) use the generic forward (:mod:`t5score.engine.hf`).
 """
 
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
-_PACKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> (weights key, prepared weights)
+PACKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> (weights key, prepared weights)
 
 
 def supports(model: torch.nn.Module) -> bool:
@@ -38,7 +39,7 @@ def supports(model: torch.nn.Module) -> bool:
     return model.decoder.embed_tokens.weight.dtype in (torch.float32, torch.bfloat16)
 
 
-def _can_pack(weight: torch.Tensor) -> bool:
+def can_pack(weight: torch.Tensor) -> bool:
     return (
         weight.device.type == "cpu"
         and weight.dtype == torch.float32
@@ -54,7 +55,7 @@ class Linear:
         self.weight = weight.detach()
         self.out_features = weight.shape[0]
         self.packed = None
-        if pack and _can_pack(self.weight):
+        if pack and can_pack(self.weight):
             try:
                 self.packed = torch.ops.mkldnn._reorder_linear_weight(self.weight, 16)
                 torch.ops.mkldnn._linear_pointwise(
@@ -96,7 +97,7 @@ class Fused:
         return outs[0] if len(outs) == 1 else torch.cat(outs, dim=-1)
 
 
-def _norm(hidden: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+def norm(hidden: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
     """T5LayerNorm: RMS norm with float32 variance, no mean, no bias."""
     variance = hidden.to(torch.float32).pow(2).mean(-1, keepdim=True)
     hidden = hidden * torch.rsqrt(variance + eps)
@@ -105,16 +106,16 @@ def _norm(hidden: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tenso
     return weight * hidden
 
 
-def _prepare(model: torch.nn.Module, pack: bool = True) -> dict:
+def prepare(model: torch.nn.Module, pack: bool = True) -> dict:
     """Fused (and on CPU float32, prepacked) decoder weights of ``model``, cached while they are unchanged."""
     params = list(model.decoder.parameters()) + list(model.lm_head.parameters())
     cfg = model.config
     key = (pack, cfg._attn_implementation, *(id(m) for m in model.decoder.modules()), id(model.lm_head))
     key += tuple((p.data_ptr(), p._version, p.device, p.dtype) for p in params)
-    cached = _PACKED.get(model)
+    cached = PACKED.get(model)
     if cached is not None and cached[0] == key:
         return cached[1]
-    layers, cross_kv = [], []
+    layers, cross_layers = [], []
     with torch.no_grad():
         for block in model.decoder.block:
             sa, ca, ff = block.layer[0], block.layer[1], block.layer[2]
@@ -135,12 +136,12 @@ def _prepare(model: torch.nn.Module, pack: bool = True) -> dict:
                     "gated": gated,
                 }
             )
-            cross_kv += [cross.k, cross.v]
+            cross_layers += [cross.k, cross.v]
     # the encoder states are projected once per batch (many rows): a plain product, no prepacking
     scaled = getattr(cfg, "scale_decoder_outputs", cfg.tie_word_embeddings)
     prepared = {
         "layers": layers,
-        "cross_kv": Fused(cross_kv, pack=False),
+        "cross_kv": Fused(cross_layers, pack=False),
         "lm_head": Fused([model.lm_head], pack),
         "embed": model.decoder.embed_tokens,
         "final_norm": model.decoder.final_layer_norm.weight.detach(),
@@ -149,20 +150,21 @@ def _prepare(model: torch.nn.Module, pack: bool = True) -> dict:
         "eps": cfg.layer_norm_epsilon,
         "scale": cfg.d_model**-0.5 if scaled else None,
         "sdpa": cfg._attn_implementation == "sdpa",
-        "compiled": {},  # backend -> torch.compile(_decoder_step), reused by every batch of this model
+        "position_bias": model.decoder.block[0].layer[0].SelfAttention,  # holds the relative position bias
+        "compiled": {},  # backend -> torch.compile(decoder_step), reused by every batch of this model
     }
-    _PACKED[model] = (key, prepared)
+    PACKED[model] = (key, prepared)
     return prepared
 
 
-def _attend(p: dict, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+def attend(p: dict, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """Unscaled attention with an additive bias, by the kernel the model is configured with (same numbers)."""
     if p["sdpa"]:
         return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=1.0)
     return torch.matmul((torch.matmul(q, k.transpose(2, 3)) + bias).softmax(-1), v)
 
 
-def _feed_forward(w: dict, x: torch.Tensor) -> torch.Tensor:
+def feed_forward(w: dict, x: torch.Tensor) -> torch.Tensor:
     """The feed-forward block of one decoder layer ``w`` (plain or gated) on normed input ``x``."""
     h = w["wi"](x)
     if w["gated"]:
@@ -173,7 +175,7 @@ def _feed_forward(w: dict, x: torch.Tensor) -> torch.Tensor:
     return w["wo"](h if w["wo"].dtype in (None, h.dtype) else h.to(w["wo"].dtype))
 
 
-def _cross_kv(p: dict, encoder_hidden: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+def cross_kv(p: dict, encoder_hidden: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Cross-attention keys and values (``[B, H, S, dk]`` per layer) of all layers, in one product."""
     batch, src, _ = encoder_hidden.shape
     n_layers = len(p["layers"])
@@ -183,102 +185,58 @@ def _cross_kv(p: dict, encoder_hidden: torch.Tensor) -> tuple[list[torch.Tensor]
     return keys, values
 
 
-def _decoder_step(p, ids, t, pos, self_k, self_v, cross_k, cross_v, cross_bias, self_bias) -> torch.Tensor:
-    """Logits ``[A, V]`` of one decoder step for the tokens ``ids`` (``[A]``) at position ``t``.
+def cross_attention_bias(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Additive bias ``[B, 1, 1, S]`` hiding the padded source positions of ``mask`` (``[B, S]``, 1 = real)."""
+    return ((1 - mask.to(dtype)) * torch.finfo(dtype).min)[:, None, None, :]
 
-    Eager (``pos is None``): writes cache slot ``t`` and attends to slots ``0..t``. Static (``pos`` = ``t``
-    as a 1-element tensor, for ``torch.compile``): the same, with shapes that do not depend on ``t`` (all
-    slots attended, later ones masked by ``self_bias``), so one compiled graph serves every step.
-    """
-    rows, heads, d_kv = ids.shape[0], p["heads"], p["d_kv"]
-    hidden = p["embed"](ids)  # [A, D]
-    if pos is None:
-        bias = self_bias[t, :, :, : t + 1].unsqueeze(0)  # [1, H, 1, t+1]
-    else:
-        bias = self_bias.index_select(0, pos)  # [1, H, 1, T]
+
+def self_attention_bias(p: dict, steps: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Relative position bias plus causal mask of ``steps`` decoder positions, ``[H, T, T]`` (query, key)."""
+    with torch.no_grad():
+        bias = p["position_bias"].compute_bias(steps, steps, device=device)[0].to(dtype)  # [H, T, T]
+    causal = torch.ones(steps, steps, dtype=torch.bool, device=device).triu(1)  # key after query
+    return bias.masked_fill(causal, torch.finfo(dtype).min)
+
+
+# keys_values(layer, k, v) -> (keys, values): what the queries of one layer attend to, given its new keys
+# and values [N, H, T, dk]; the one-token step writes them into its cache and returns the cache.
+KeysValues = Callable[[int, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+def decoder_layers(
+    p: dict,
+    hidden: torch.Tensor,
+    self_bias: torch.Tensor,
+    cross: tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor],
+    keys_values: KeysValues | None = None,
+) -> torch.Tensor:
+    """All decoder layers of T5 on embedded decoder inputs ``hidden`` ``[N, T, D]``; returns ``[N, T, D]``
+    (before the final norm). ``self_bias`` is added to the self-attention scores (``[., H, T, T_keys]``);
+    ``cross`` = (keys, values per layer ``[N, H, S, dk]``, bias ``[N, 1, 1, S]``) from :func:`cross_kv`.
+    ``keys_values`` (default: the new keys and values themselves, as in teacher forcing): see above."""
+    rows, steps, _ = hidden.shape
+    heads, d_kv, eps = p["heads"], p["d_kv"], p["eps"]
+    cross_k, cross_v, cross_bias = cross
     for i, w in enumerate(p["layers"]):
-        x = _norm(hidden, w["ln_self"], p["eps"])
-        q, k, v = w["qkv"](x).view(rows, 3, heads, d_kv).unbind(1)  # [A, H, dk] each
-        if pos is None:
-            self_k[i][:, :, t] = k
-            self_v[i][:, :, t] = v
-            keys, values = self_k[i][:, :, : t + 1], self_v[i][:, :, : t + 1]
-        else:
-            self_k[i].index_copy_(2, pos, k.unsqueeze(2))
-            self_v[i].index_copy_(2, pos, v.unsqueeze(2))
-            keys, values = self_k[i], self_v[i]
-        att = _attend(p, q.unsqueeze(2), keys, values, bias)  # [A, H, 1, dk]
-        hidden = hidden + w["o"](att.view(rows, heads * d_kv))
-        x = _norm(hidden, w["ln_cross"], p["eps"])
-        q = w["cross_q"](x).view(rows, heads, 1, d_kv)
-        att = _attend(p, q, cross_k[i], cross_v[i], cross_bias)
-        hidden = hidden + w["cross_o"](att.view(rows, heads * d_kv))
-        hidden = hidden + _feed_forward(w, _norm(hidden, w["ln_ff"], p["eps"]))
-    hidden = _norm(hidden, p["final_norm"], p["eps"])
+        x = norm(hidden, w["ln_self"], eps)
+        q, k, v = (
+            w["qkv"](x).view(rows, steps, 3, heads, d_kv).permute(2, 0, 3, 1, 4).unbind(0)
+        )  # [N, H, T, dk]
+        if keys_values is not None:
+            k, v = keys_values(i, k, v)  # [N, H, T_keys, dk]
+        att = attend(p, q, k, v, self_bias)  # [N, H, T, dk]
+        hidden = hidden + w["o"](att.transpose(1, 2).reshape(rows, steps, heads * d_kv))
+        x = norm(hidden, w["ln_cross"], eps)
+        q = w["cross_q"](x).view(rows, steps, heads, d_kv).transpose(1, 2)  # [N, H, T, dk]
+        att = attend(p, q, cross_k[i], cross_v[i], cross_bias)
+        hidden = hidden + w["cross_o"](att.transpose(1, 2).reshape(rows, steps, heads * d_kv))
+        hidden = hidden + feed_forward(w, norm(hidden, w["ln_ff"], eps))
+    return hidden
+
+
+def output_logits(p: dict, hidden: torch.Tensor) -> torch.Tensor:
+    """Logits ``[..., V]`` of last-layer states ``[..., D]``: final norm, the model's output scaling, output layer."""
+    hidden = norm(hidden, p["final_norm"], p["eps"])
     if p["scale"] is not None:
         hidden = hidden * p["scale"]
     return p["lm_head"](hidden)
-
-
-class T5Stepper:
-    """Decoder state of one batch: ``step(ids)`` feeds one token per active row and returns its logits.
-
-    ``encoder_hidden`` is ``[B, S, D]``, ``encoder_mask`` ``[B, S]`` (1 = real token), and ``max_steps``
-    the number of decoder positions to allocate. ``select(keep)`` drops rows (indices into active rows).
-    ``compile`` (``True`` or a backend name) runs the static-shape step through ``torch.compile``; the
-    compiled function is kept with the model's prepared weights, so later batches of the same shape reuse it.
-    """
-
-    def __init__(
-        self,
-        model,
-        encoder_hidden: torch.Tensor,
-        encoder_mask: torch.Tensor,
-        max_steps: int,
-        compile: bool | str = False,
-    ):
-        self.p = p = _prepare(model, pack=not compile)  # dynamo cannot trace oneDNN-packed weights
-        heads, d_kv = p["heads"], p["d_kv"]
-        batch = encoder_hidden.shape[0]
-        dtype, device = encoder_hidden.dtype, encoder_hidden.device
-        n_layers = len(p["layers"])
-        self.cross_k, self.cross_v = _cross_kv(p, encoder_hidden)  # [B, H, S, dk] per layer
-        neg = torch.finfo(dtype).min
-        self.cross_bias = ((1 - encoder_mask.to(dtype)) * neg)[:, None, None, :]  # [B, 1, 1, S]
-        # self-attention cache [B, H, T, dk]
-        self.self_k = [
-            torch.zeros(batch, heads, max_steps, d_kv, dtype=dtype, device=device) for _ in range(n_layers)
-        ]
-        self.self_v = [torch.zeros_like(k) for k in self.self_k]
-        # position bias of every (query step, key step) pair: step t attends to keys 0..t with bias[t]
-        first = model.decoder.block[0].layer[0].SelfAttention
-        with torch.no_grad():
-            bias = first.compute_bias(max_steps, max_steps, device=device)
-        causal = torch.ones(max_steps, max_steps, dtype=torch.bool, device=device).triu(1)  # key after query
-        bias = bias[0].to(dtype).masked_fill(causal, neg)  # [H, T, T]
-        self.self_bias = bias.permute(1, 0, 2).unsqueeze(2).contiguous()  # [T, H, 1, T]
-        self.fn = _decoder_step
-        if compile:
-            backend = compile if isinstance(compile, str) else "inductor"
-            if backend not in p["compiled"]:
-                p["compiled"][backend] = torch.compile(_decoder_step, backend=backend, dynamic=False)
-            self.fn = p["compiled"][backend]
-        self.static = bool(compile)
-        self.t = 0
-        self.max_steps = max_steps
-
-    def select(self, keep: torch.Tensor) -> None:
-        """Keep only the active rows ``keep`` (indices into the current active rows)."""
-        for cache in (self.cross_k, self.cross_v, self.self_k, self.self_v):
-            cache[:] = [c.index_select(0, keep) for c in cache]
-        self.cross_bias = self.cross_bias.index_select(0, keep)
-
-    def step(self, ids: torch.Tensor) -> torch.Tensor:
-        """Logits ``[A, V]`` for the next position, given the last tokens ``ids`` (``[A]``)."""
-        t = self.t
-        if t >= self.max_steps:
-            raise RuntimeError(f"decoder cache holds {self.max_steps} steps")
-        self.t += 1
-        pos = torch.full((1,), t, dtype=torch.long, device=ids.device) if self.static else None
-        caches = (self.self_k, self.self_v, self.cross_k, self.cross_v, self.cross_bias, self.self_bias)
-        return self.fn(self.p, ids, None if self.static else t, pos, *caches)
