@@ -145,12 +145,10 @@ def greedy_decode(
     out = StepBuffer(batch, steps_max, opts.top_k, ids.pad_token_id, device)  # columns [B, T]
 
     if encoder_hidden is None:
-        encoder_hidden = model.get_encoder()(
-            input_ids=input_ids, attention_mask=attention_mask
-        ).last_hidden_state
-    encoder_outputs = BaseModelOutput(
-        last_hidden_state=encoder_hidden
-    )  # [B, S, D] (dropping rows replaces it)
+        encoder = model.get_encoder()
+        encoder_hidden = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    # [B, S, D]; ours, as dropping finished rows replaces it
+    encoder_outputs = BaseModelOutput(last_hidden_state=encoder_hidden)
     stepper = decoder_stepper(model, encoder_outputs, attention_mask, steps_max, opts.engine, opts.compile)
     row_index = torch.arange(batch, device=device)  # [A] original row of each active row
     dense = True  # row_index is still arange(batch): write columns without indexing

@@ -135,9 +135,8 @@ def score_pairs(
         reuse_encoder=reuse_encoder,
     )
     with _eval_mode(model):
-        scorer = _Scorer(
-            model, forced_decoder(model, engine), work, ids, top_k
-        )  # the fast path never runs dropout
+        decoder = forced_decoder(model, engine)  # chosen in eval mode: the fast path never runs dropout
+        scorer = _Scorer(model, decoder, work, ids, top_k)
         for window, batches in plan_windows(
             work.src_lens, work.item_src, [len(x) for x in work.tgt_ids], max_tokens_per_batch
         ):
@@ -151,13 +150,8 @@ class _Scorer:
     """The batch loop of :func:`score_pairs`: contexts per window (or per pair), decoder, statistics."""
 
     def __init__(self, model: torch.nn.Module, decoder, work: PairWork, ids: SpecialTokens, top_k: int):
-        self.decoder, self.encoder, self.work, self.ids, self.top_k = (
-            decoder,
-            model.get_encoder(),
-            work,
-            ids,
-            top_k,
-        )
+        self.decoder, self.encoder = decoder, model.get_encoder()
+        self.work, self.ids, self.top_k = work, ids, top_k
         self.device = next(model.parameters()).device
         self.results: list[list | None] = [None] * len(work.item_src)  # per item: ITEM_COLUMNS lists
 
@@ -182,9 +176,8 @@ class _Scorer:
     def score_batch(self, batch: list[int], window: list[int], shared) -> None:
         """Score the items ``batch``; ``shared`` is the window's context (None: each pair's source encoded)."""
         work, ids = self.work, self.ids
-        labels, label_mask = pad_right(
-            [work.tgt_ids[w] for w in batch], ids.pad_token_id, self.device
-        )  # [N, T]
+        targets = [work.tgt_ids[w] for w in batch]
+        labels, label_mask = pad_right(targets, ids.pad_token_id, self.device)  # [N, T]
         start = torch.full_like(labels[:, :1], ids.decoder_start_token_id)
         decoder_input_ids = torch.cat([start, labels[:, :-1]], dim=1)  # labels shifted right, [N, T]
         if shared is not None:

@@ -219,9 +219,8 @@ def decoder_layers(
     cross_k, cross_v, cross_bias = cross
     for i, w in enumerate(p["layers"]):
         x = norm(hidden, w["ln_self"], eps)
-        q, k, v = (
-            w["qkv"](x).view(rows, steps, 3, heads, d_kv).permute(2, 0, 3, 1, 4).unbind(0)
-        )  # [N, H, T, dk]
+        qkv = w["qkv"](x).view(rows, steps, 3, heads, d_kv)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # [N, H, T, dk] each
         if keys_values is not None:
             k, v = keys_values(i, k, v)  # [N, H, T_keys, dk]
         att = attend(p, q, k, v, self_bias)  # [N, H, T, dk]
