@@ -1,98 +1,66 @@
-"""The Lightning-backed subcommands: each builds a LightningCLI (``run=False``) and hands it to the runner."""
+"""The Lightning-backed subcommands: each builds a LightningCLI (``run=False``) and hands it to the runner.
+
+Lightning's and transformers' chatter is quietened only while a command runs (:func:`quiet_run`): importing
+this module changes no warning filter and no logger level.
+"""
 
 from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from lightning.pytorch.cli import LightningCLI
-
-TRAINER_DEFAULTS = {
-    "logger": False,
-    "devices": 1,
-    "enable_checkpointing": False,
-    "enable_model_summary": False,
-}
-
-
-for _pattern in (
+#: Warnings that say nothing to a t5score user (message patterns).
+IGNORED_WARNINGS = (
     ".*LightningCLI's args parameter is intended.*",  # main() passes args and keeps sys.argv for DDP relaunch
     ".*Couldn't infer the batch indices.*",  # batches carry their own global index
     ".*isinstance\\(treespec, LeafSpec\\).*",
     ".*does not have many workers.*",
-):
-    warnings.filterwarnings("ignore", message=_pattern)
+)
+#: Logger -> level while a command runs.
+QUIET_LOGGERS = {
+    # Lightning's start-up banner ("GPU available...", tips) would sit between the user and a one-line error
+    "lightning.pytorch.utilities.rank_zero": logging.WARNING,
+    # transformers' "sequence longer than the maximum" note: t5score truncates itself and flags `truncated`
+    "transformers.tokenization_utils_base": logging.ERROR,
+}
 
 
-# Lightning's start-up banner ("GPU available...", tips) would sit between the user and a one-line error
-logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
-# transformers' "sequence longer than the maximum" note: t5score truncates itself and flags `truncated`
-logging.getLogger("transformers.tokenization_utils_base").setLevel(logging.ERROR)
+@contextmanager
+def quiet_run() -> Iterator[None]:
+    """Ignore :data:`IGNORED_WARNINGS` and set :data:`QUIET_LOGGERS` inside the block; restore both after."""
+    loggers = {name: logging.getLogger(name) for name in QUIET_LOGGERS}
+    levels = {name: logger.level for name, logger in loggers.items()}
+    with warnings.catch_warnings():
+        for pattern in IGNORED_WARNINGS:
+            warnings.filterwarnings("ignore", message=pattern)
+        for name, logger in loggers.items():
+            logger.setLevel(QUIET_LOGGERS[name])
+        try:
+            yield
+        finally:
+            for name, logger in loggers.items():
+                logger.setLevel(levels[name])
 
 
-class T5ScoreCLI(LightningCLI):
-    """LightningCLI with the run-level options every t5score run has."""
-
-    default_output_dir = "reports/predict"
-
-    def add_arguments_to_parser(self, parser) -> None:
-        parser.add_argument(
-            "--output_dir",
-            type=str,
-            default=self.default_output_dir,
-            help="Folder for the run's Parquet table, summary.json, run.json, report.md, figures.",
-        )
-        parser.add_argument(
-            "--resume", action="store_true", help="Continue an interrupted run in --output_dir."
-        )
-        parser.add_argument(
-            "--overwrite", action="store_true", help="Replace an earlier run in --output_dir."
-        )
-
-
-def build_cli(module_cls, datamodule_cls, args: list[str], output_dir: str) -> T5ScoreCLI:
-    command = output_dir.rsplit("/", 1)[-1]
-    cli_cls = type("CLI", (T5ScoreCLI,), {"default_output_dir": output_dir})
-    return cli_cls(
-        module_cls,
-        datamodule_cls,
-        args=args,
-        run=False,
-        trainer_defaults=TRAINER_DEFAULTS,
-        save_config_callback=None,
-        seed_everything_default=False,
-        auto_configure_optimizers=False,  # inference only: no --optimizer / --lr_scheduler
-        subclass_mode_model=False,
-        subclass_mode_data=False,
-        parser_kwargs={"prog": f"t5score {command}"},
-    )
-
-
-def config_parser(module_cls, datamodule_cls):
-    """A parser for ``-c`` files with the same keys as the subcommand, without instantiating anything."""
-    from jsonargparse import ActionConfigFile, ArgumentParser
-    from lightning import Trainer
-
-    parser = ArgumentParser(prog="t5score", exit_on_error=False)
-    parser.add_argument("-c", "--config", action=ActionConfigFile)
-    parser.add_class_arguments(module_cls, "model")
-    parser.add_class_arguments(datamodule_cls, "data")
-    parser.add_class_arguments(Trainer, "trainer")
-    parser.add_argument("--seed_everything", type=bool | int, default=True)
-    T5ScoreCLI.add_arguments_to_parser(T5ScoreCLI.__new__(T5ScoreCLI), parser)
-    return parser
-
-
-def run_config(cli) -> dict[str, Any]:
-    """The parts of the resolved config that must not change between a run and its resume."""
-    cfg = cli.config.as_dict()
-    return {"model": cfg.get("model"), "data": cfg.get("data"), "output_dir": cfg.get("output_dir")}
-
-
-def _run(module_cls, datamodule_cls, args: list[str], name: str, read_input, make_spec) -> int:
+def _run(
+    module_cls: type,
+    datamodule_cls: type,
+    args: list[str],
+    name: str,
+    read_input: Callable[[Any], Any],
+    make_spec: Callable[[Any, Any], Any],
+) -> int:
     """Parse, read the input (file-level errors first), load the model, then run into --output_dir."""
+    with quiet_run():
+        return _parse_and_run(module_cls, datamodule_cls, args, name, read_input, make_spec)
+
+
+def _parse_and_run(module_cls, datamodule_cls, args, name, read_input, make_spec) -> int:
+    from t5score.cli.lightning_cli import build_cli, run_config
     from t5score.runs.runner import run
 
     cli = build_cli(module_cls, datamodule_cls, args, f"reports/{name}")
@@ -116,14 +84,15 @@ def _run(module_cls, datamodule_cls, args: list[str], name: str, read_input, mak
 
 
 def predict(args: list[str]) -> int:
+    """``t5score predict``: decode with logits kept (:class:`~t5score.runs.predict.Seq2SeqPredictor`)."""
     from t5score.data.modules import TextDataModule
-    from t5score.runs.predict import Seq2SeqPredictor
-    from t5score.runs.predict_finish import predict_spec
+    from t5score.runs.predict import Seq2SeqPredictor, predict_spec
 
     return _run(Seq2SeqPredictor, TextDataModule, args, "predict", lambda dm: dm.load_rows(), predict_spec)
 
 
 def score(args: list[str]) -> int:
+    """``t5score score``: teacher-forced scores of given texts (:mod:`t5score.runs.score`)."""
     from t5score.runs.score import ScoreDataModule, Seq2SeqScorer, score_spec
 
     return _run(
@@ -137,10 +106,11 @@ def score(args: list[str]) -> int:
 
 
 def rerank(args: list[str]) -> int:
+    """``t5score rerank``: score candidates and rank them (:mod:`t5score.runs.rerank`)."""
     from t5score.runs.rerank import CandidateReranker, CandidatesDataModule, rerank_spec
 
     return _run(
-        CandidateReranker, CandidatesDataModule, args, "rerank", lambda dm: dm.load_frame(), rerank_spec
+        CandidateReranker, CandidatesDataModule, args, "rerank", lambda dm: dm.load_rows(), rerank_spec
     )
 
 

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             f"unknown subcommand {command!r}{suggest(command, list(SUBCOMMANDS))}; see 't5score --help'"
         )
     if command == "compare":
-        from t5score.runs.compare import main as compare_main
+        from t5score.cli.compare import main as compare_main
 
         return compare_main(rest)
     debug = os.environ.get("T5SCORE_DEBUG") == "1"

@@ -21,17 +21,8 @@ Conventions (the ones LM-Polygraph reports, written out so the numbers can be ch
 * **Ties** in ``u`` are resolved by the expectation over random tie-breaking (within a group of tied
   rows every row counts with the group's mean quality), so the result never depends on row order.
 
-Uncertainty scores computed from a predictions DataFrame (all "higher = less sure"):
-
-========================  ===============================  ===========================================
-name                      column(s)                        value
-========================  ===============================  ===========================================
-``msp``                   ``sum_logprob``                  ``-sum log p``: negative log of the maximum
-                                                           (greedy) sequence probability
-``mean_token_entropy``    ``mean_entropy``                 mean softmax entropy over generated tokens
-``perplexity``            ``mean_logprob``                 ``exp(-mean log p)`` (ranked via
-                                                           ``-mean_logprob``, which orders the same)
-========================  ===============================  ===========================================
+The per-row uncertainty scores of a run's table (``msp``, ``mean_token_entropy``, ``perplexity``) and
+their summary are computed in :mod:`t5score.runs.uncertainty`; this module is numpy only.
 """
 
 from __future__ import annotations
@@ -39,20 +30,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
-
-#: name -> (column, sign): the uncertainty is ``sign * df[column]``; see the module docstring.
-UNCERTAINTY_SCORES: dict[str, tuple[str, float]] = {
-    "msp": ("sum_logprob", -1.0),
-    "mean_token_entropy": ("mean_entropy", 1.0),
-    "perplexity": ("mean_logprob", -1.0),
-}
-
-UNCERTAINTY_MEANING: dict[str, str] = {
-    "msp": "maximum sequence probability: -sum of token log-probabilities",
-    "mean_token_entropy": "mean entropy (nats) of the next-token distribution over the output",
-    "perplexity": "exp(-mean token log-probability)",
-}
 
 
 def _validate(uncertainty: Any, quality: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -88,7 +65,12 @@ def rejection_curve(uncertainty: Any, quality: Any) -> tuple[np.ndarray, np.ndar
 
 
 def risk_coverage_curve(uncertainty: Any, quality: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Coverage ``k/n`` and risk ``R(k) = 1 - Q(k)`` (mean loss ``1 - q`` of the kept rows)."""
+    """Coverage ``k/n`` and risk ``R(k) = 1 - Q(k)`` (mean loss ``1 - q`` of the kept rows).
+
+    >>> cov, risk = risk_coverage_curve([0.1, 0.9, 0.5], [1.0, 0.0, 0.5])
+    >>> risk.tolist()
+    [0.0, 0.25, 0.5]
+    """
     coverage, kept_quality = rejection_curve(uncertainty, quality)
     return coverage, 1.0 - kept_quality
 
@@ -116,54 +98,3 @@ def prr(uncertainty: Any, quality: Any) -> float:
         return float("nan")
     unc_area = float(np.mean(rejection_curve(u, q)[1]))
     return (unc_area - random_area) / (oracle_area - random_area)
-
-
-def uncertainty_columns(df: pd.DataFrame) -> dict[str, np.ndarray]:
-    """The uncertainty scores of :data:`UNCERTAINTY_SCORES` whose column exists in ``df`` (float, NaN kept)."""
-    out: dict[str, np.ndarray] = {}
-    for name, (column, sign) in UNCERTAINTY_SCORES.items():
-        if column in df.columns:
-            values = pd.to_numeric(df[column], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-            out[name] = sign * values
-    return out
-
-
-def uncertainty_summary(df: pd.DataFrame, quality_column: str) -> dict[str, Any]:
-    """PRR and AURC of every available uncertainty score against ``df[quality_column]``.
-
-    Rows where the quality or that score is missing/non-finite (e.g. rows with ``error`` set) are left
-    out of that score's numbers and counted in ``n_excluded``. Returns a JSON-ready dict::
-
-        {"quality_column": "rougeL", "n_rows": 100, "mean_quality": 0.31,
-         "scores": {"msp": {"column": "sum_logprob", "n": 98, "n_excluded": 2, "prr": 0.42,
-                            "aurc": 0.55, "aurc_oracle": 0.41, "aurc_random": 0.69}, ...}}
-    """
-    if quality_column not in df.columns:
-        raise ValueError(
-            f"quality column {quality_column!r} not found; columns are: {', '.join(map(str, df.columns))}"
-        )
-    quality = pd.to_numeric(df[quality_column], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    scores: dict[str, dict[str, Any]] = {}
-    for name, u in uncertainty_columns(df).items():
-        ok = np.isfinite(u) & np.isfinite(quality)
-        entry: dict[str, Any] = {"column": UNCERTAINTY_SCORES[name][0], "n": int(ok.sum())}
-        entry["n_excluded"] = int(len(df) - entry["n"])
-        if entry["n"] == 0:
-            entry.update(prr=None, aurc=None, aurc_oracle=None, aurc_random=None)
-        else:
-            qk = quality[ok]
-            value = prr(u[ok], qk)
-            entry.update(
-                prr=None if np.isnan(value) else value,
-                aurc=aurc(u[ok], qk),
-                aurc_oracle=aurc(-qk, qk),
-                aurc_random=float(1.0 - np.mean(qk)),
-            )
-        scores[name] = entry
-    finite = quality[np.isfinite(quality)]
-    return {
-        "quality_column": quality_column,
-        "n_rows": int(len(df)),
-        "mean_quality": float(np.mean(finite)) if finite.size else None,
-        "scores": scores,
-    }

@@ -1,15 +1,9 @@
-"""Run reports: uncertainty quality (PRR, AURC), PNG figures and ``report.md``.
+"""Run reports, rendering only: ``report.md`` with its PNG figures, and the page of ``t5score compare``.
 
-Pure pandas/numpy/matplotlib: nothing here imports torch, Lightning or transformers.
+The numbers they show are computed before (``t5score.runs``, ``t5score.functional``); nothing here
+imports torch, Lightning or transformers.
 """
 
-from t5score.functional.uncertainty import (
-    aurc,
-    prr,
-    rejection_curve,
-    risk_coverage_curve,
-    uncertainty_summary,
-)
-from t5score.reports.report import write_report
+from t5score.reports.report import WrittenReport, write_report
 
-__all__ = ["aurc", "prr", "rejection_curve", "risk_coverage_curve", "uncertainty_summary", "write_report"]
+__all__ = ["WrittenReport", "write_report"]

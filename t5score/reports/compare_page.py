@@ -1,17 +1,28 @@
-"""The page of ``t5score compare``: ``compare.md``, ``compare.csv`` and ``compare.png`` (see :mod:`t5score.runs.compare`)."""
+"""The page of ``t5score compare``: ``compare.md``, ``compare.csv`` and ``compare.png``.
+
+Renders what :mod:`t5score.runs.compare` computed (its ``Run`` objects and ``compare_table``).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import pandas as pd
 
 from t5score.reports.figures import compare_figure
 from t5score.reports.markdown import flatten_dict, md_table
 
-if TYPE_CHECKING:
-    from t5score.runs.compare import Run
+
+class Run(Protocol):
+    """What the page reads of a compared run (``t5score.runs.compare.Run``)."""
+
+    label: str
+    path: Path
+    file: str
+    frame: pd.DataFrame  # indexed by the join key
+    summary: dict[str, Any]
+
 
 TEXT_COLUMNS = ("prediction", "target", "source")  # the first one both runs have is shown per example
 TOP_CHANGED = 10  # examples listed per run pair

@@ -3,25 +3,31 @@
 The page says what was run (command, model, data), the headline numbers with their meaning, the most
 and least confident rows, and the rows with errors, truncated inputs or no EOS. It works from the
 run's DataFrame and dicts only and copes with missing optional columns (no targets, no calibration, score
-runs without ``prediction``): a section whose inputs are absent says so instead of failing.
+runs without ``prediction``): a section whose inputs are absent says so instead of failing. It renders
+only: the numbers it shows (uncertainty quality included) are computed before, by the run
+(:mod:`t5score.runs.uncertainty`), and it never changes the summary it is given.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from t5score.functional.uncertainty import UNCERTAINTY_MEANING, uncertainty_columns, uncertainty_summary
 from t5score.reports import figures
 from t5score.reports.markdown import ROW_MEANING, flatten_dict, is_missing, md_table, summary_meaning
 
 KINDS = ("predict", "score", "rerank")
-#: Per-row quality columns, in order of preference, that enable the risk-coverage curve and PRR.
-QUALITY_COLUMNS = ("rougeL", "rougeLsum", "rouge1", "rouge2", "bleu", "exact_match", "accuracy")
+#: What each uncertainty score of ``summary["uncertainty"]["scores"]`` is (names of t5score.runs.uncertainty).
+UNCERTAINTY_MEANING: dict[str, str] = {
+    "msp": "maximum sequence probability: -sum of token log-probabilities",
+    "mean_token_entropy": "mean entropy (nats) of the next-token distribution over the output",
+    "perplexity": "exp(-mean token log-probability)",
+}
 TEXT_COLUMNS = ("prediction", "target", "source")  # the first present is shown for each example
 MAX_LISTED = 50  # rows listed per problem table
 #: summary keys holding reliability bins -> figure title (see :func:`figures.reliability_diagram`).
@@ -51,15 +57,7 @@ def _error_mask(df: pd.DataFrame) -> pd.Series:
     return df["error"].map(lambda v: not is_missing(v) and str(v).strip() != "")
 
 
-def pick_quality_column(df: pd.DataFrame) -> str | None:
-    """The first of :data:`QUALITY_COLUMNS` present in ``df`` with at least one finite value."""
-    for column in QUALITY_COLUMNS:
-        if column in df.columns and np.isfinite(_numeric(df, column)).any():
-            return column
-    return None
-
-
-def _headline(df: pd.DataFrame, summary: dict[str, Any], kind: str) -> list[str]:
+def _headline(df: pd.DataFrame, summary: Mapping[str, Any], kind: str) -> list[str]:
     errors = _error_mask(df)
     counts = [["rows", len(df), "rows in the output file"]]
     counts.append(["errors", int(errors.sum()), "rows that could not be processed (`error` set)"])
@@ -86,7 +84,7 @@ def _headline(df: pd.DataFrame, summary: dict[str, Any], kind: str) -> list[str]
     return lines
 
 
-def _run_section(run_info: dict[str, Any], kind: str) -> list[str]:
+def _run_section(run_info: Mapping[str, Any], kind: str) -> list[str]:
     lines = [f"## What was run ({kind})", ""]
     command = run_info.get("command") or run_info.get("argv")
     if command:
@@ -149,7 +147,7 @@ def _problems_section(df: pd.DataFrame, kind: str) -> list[str]:
     return lines + ([] if any_rows else ["None: every row was processed in full.", ""])
 
 
-def _uncertainty_section(result: dict[str, Any]) -> list[str]:
+def _uncertainty_section(result: Mapping[str, Any]) -> list[str]:
     lines = [
         "## Uncertainty quality",
         "",
@@ -167,29 +165,39 @@ def _uncertainty_section(result: dict[str, Any]) -> list[str]:
     return lines + (md_table(header, rows) if rows else ["(no uncertainty column available)"]) + [""]
 
 
+class WrittenReport(NamedTuple):
+    """What :func:`write_report` wrote: the page and its figures (title -> path relative to the page)."""
+
+    path: Path
+    figures: dict[str, str]
+
+
 def write_report(
     output_dir: str | Path,
     predictions: pd.DataFrame,
-    summary: dict[str, Any],
-    run_info: dict[str, Any],
+    summary: Mapping[str, Any],
+    run_info: Mapping[str, Any],
     kind: str = "predict",
-    quality_column: str | None = None,
-) -> Path:
-    """Write ``report.md`` and its PNG figures (under ``figures/``) into ``output_dir``; return its path.
+    uncertainties: Mapping[str, Any] | None = None,
+) -> WrittenReport:
+    """Write ``report.md`` and its PNG figures (under ``figures/``) into ``output_dir``.
 
-    ``summary`` is updated in place: ``summary["uncertainty"]`` gets :func:`uncertainty_summary` when a
-    per-row quality column exists (``quality_column``, else the first of :data:`QUALITY_COLUMNS`), and
-    ``summary["figures"]`` the relative paths of the figures; write ``summary.json`` after this call.
-    Reliability diagrams are drawn from ``summary["calibration"]["bins"]`` (list of ``{"confidence",
-    "accuracy", "count"}``) and from ``summary["reliability"]`` / ``summary["ref_reliability"]`` (the
-    per-bin lists of ``t5score.runs.corpus_summary.summarize_records``), whichever are present.
+    Renders what it is given and changes none of it. ``summary["uncertainty"]`` (when present, from
+    :func:`t5score.runs.uncertainty.uncertainty_summary`) fills the uncertainty section and names the
+    quality column; the risk-coverage curve then plots ``uncertainties`` (score name -> per-row values
+    aligned with ``predictions``, e.g. :func:`t5score.runs.uncertainty.uncertainty_columns`) against that
+    column. Reliability diagrams are drawn from ``summary["calibration"]["bins"]`` (list of
+    ``{"confidence", "accuracy", "count"}``) and from ``summary["reliability"]`` /
+    ``summary["ref_reliability"]`` (the per-bin lists of ``t5score.runs.corpus_summary.summarize_records``),
+    whichever are present. Returns the page's path and the figures (for ``summary.json``'s ``figures``).
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
     out = Path(output_dir)
     fig_dir = out / "figures"
     df = predictions.reset_index(drop=True)
-    quality = quality_column or pick_quality_column(df)
+    uncertainty = summary.get("uncertainty")
+    quality = uncertainty["quality_column"] if uncertainty is not None else None
     made: dict[str, Path] = {}
     skipped: list[str] = []
 
@@ -215,20 +223,21 @@ def write_report(
         )
     else:
         skipped.append("mean log-probability histogram: no `mean_logprob` values")
-    if quality is not None:
-        summary["uncertainty"] = uncertainty_summary(df, quality)
+    if quality is not None and uncertainties is not None:
         made["Risk-coverage curve"] = figures.risk_coverage_figure(
-            uncertainty_columns(df), _numeric(df, quality), fig_dir / "risk_coverage.png", quality
+            uncertainties, _numeric(df, quality), fig_dir / "risk_coverage.png", quality
         )
+    elif quality is not None:
+        skipped.append("risk-coverage curve: no per-row uncertainty scores were given")
     else:
         skipped.append("risk-coverage curve: no per-row quality column")
-    summary["figures"] = {title: path.relative_to(out).as_posix() for title, path in made.items()}
+    drawn = {title: path.relative_to(out).as_posix() for title, path in made.items()}
 
     lines = [f"# t5score {kind} report", ""]
     lines += _run_section(run_info, kind)
     lines += _headline(df, summary, kind)
-    if quality is not None:
-        lines += _uncertainty_section(summary["uncertainty"])
+    if uncertainty is not None:
+        lines += _uncertainty_section(uncertainty)
     else:
         lines += [
             "## Uncertainty quality",
@@ -240,11 +249,11 @@ def write_report(
     lines += _examples_section(df, quality)
     lines += _problems_section(df, kind)
     lines += ["## Figures", ""]
-    for title, rel in summary["figures"].items():
+    for title, rel in drawn.items():
         lines += [f"### {title}", "", f"![{title}]({rel})", ""]
     if skipped:
         lines += ["Not drawn:", ""] + [f"- {reason}" for reason in skipped] + [""]
     path = out / "report.md"
     out.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines), encoding="utf-8")
-    return path
+    return WrittenReport(path, drawn)

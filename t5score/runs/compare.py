@@ -1,28 +1,20 @@
-"""Compare t5score runs row by row: ``t5score compare RUN_DIR RUN_DIR [...] --output_dir D``.
+"""What ``t5score compare`` computes: runs joined row by row, per-metric means and paired differences.
 
-Each RUN_DIR holds the output of a ``predict``, ``score`` or ``rerank`` run: ``reranked.parquet``,
-``scores.parquet`` or ``predictions.parquet`` (the first found, or ``--file``) and, optionally,
-``summary.json``. Rows are joined on ``id`` (and ``sample_index`` when present). For every per-row numeric
-metric that all runs share (``mean_logprob``, ``sum_logprob``, ``mean_entropy``, ``num_tokens``,
-``rougeL``, ``ref_logprob``, ...) it reports the mean of each run and the difference to the FIRST run
-(mean of the per-row differences) with a paired bootstrap 95% confidence interval and p-value, plus the
-examples whose value changed most. Writes ``compare.md``, ``compare.csv`` and ``compare.png``.
+A run is the output folder of ``predict``, ``score`` or ``rerank``: its table (``reranked.parquet``,
+``scores.parquet`` or ``predictions.parquet``, the first found) and, optionally, ``summary.json``. Rows
+are joined on ``id`` (and ``sample_index`` when present); every difference is to the FIRST run. The
+command line is :mod:`t5score.cli.compare`, the page :mod:`t5score.reports.compare_page`.
 
 Statistics: rows are resampled with replacement (numpy ``default_rng(seed)``, restarted for every
 metric and run so a number does not depend on which other metrics are compared); the CI is the 2.5 and
 97.5 percentiles of the resampled mean differences; the two-sided p-value is
 ``min(1, 2 * min(P*(mean <= 0), P*(mean >= 0)))`` with ``P*(.) = (1 + count) / (1 + n_resamples)``
 over the bootstrap distribution, so p < 0.05 roughly when 0 lies outside the 95% CI.
-
-Runs over different example sets are refused (exit 2) unless ``--allow-partial``, which compares the
-ids present in every run and says so in ``compare.md``. User errors print one line and exit 2.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -188,69 +180,34 @@ def compare_table(
     return pd.DataFrame.from_records(records, columns=columns)
 
 
-def _labels(paths: list[str]) -> list[str]:
-    names = [Path(p).resolve().name or str(p) for p in paths]
-    return names if len(set(names)) == len(names) else [f"{i}:{p}" for i, p in enumerate(paths)]
+@dataclass
+class Comparison:
+    """Runs joined on their key, ready for the page: the table of :func:`compare_table` and its context."""
+
+    runs: list[Run]
+    index: pd.Index  # the join keys compared, in the first run's order
+    metrics: list[str]
+    table: pd.DataFrame
+    note: str | None  # set for partial comparisons (--allow-partial)
+    key_metric: str  # whose largest per-row changes the page lists
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="t5score compare", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "runs", nargs="+", metavar="RUN_DIR", help="run output folders; the first is the baseline"
-    )
-    parser.add_argument("--output_dir", "--output-dir", required=True, type=Path, help="where compare.* go")
-    parser.add_argument(
-        "--allow-partial",
-        "--allow_partial",
-        action="store_true",
-        help="compare the ids present in every run instead of refusing different example sets",
-    )
-    parser.add_argument("--n-resamples", "--n_resamples", type=int, default=1000, help="bootstrap resamples")
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
-    parser.add_argument(
-        "--metric",
-        nargs="+",
-        action="extend",
-        default=None,
-        help="compare only these per-row metrics (default: all shared numeric columns)",
-    )
-    parser.add_argument("--file", choices=OUTPUT_FILES, default=None, help="which output table to read")
-    return parser
+def compare_runs(
+    runs: list[Run],
+    allow_partial: bool = False,
+    metrics: list[str] | None = None,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> Comparison:
+    """Align ``runs`` (the first is the baseline), pick the shared metrics and bootstrap their differences.
 
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``t5score compare``; returns the exit code (0 ok, 2 user error)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if len(args.runs) < 2:
-        parser.error("give at least two RUN_DIRs")
-    if args.n_resamples < 1:
-        parser.error("--n-resamples must be at least 1")
-    try:
-        runs = [load_run(p, label, args.file) for p, label in zip(args.runs, _labels(args.runs), strict=True)]
-        index, note = align(runs, args.allow_partial)
-        metrics = shared_metrics(runs, args.metric)
-        if not metrics:
-            raise CompareError("the runs share no numeric per-row metric")
-        table = compare_table(runs, index, metrics, args.n_resamples, args.seed)
-        key = next((m for m in (args.metric or []) + list(KEY_METRIC_ORDER) if m in metrics), metrics[0])
-        argv = sys.argv[1:] if argv is None else list(argv)
-        from t5score.reports.compare_page import write_outputs  # (matplotlib: imported only when needed)
-
-        path = write_outputs(
-            args.output_dir, runs, index, table, note, key, args.n_resamples, args.seed, argv
-        )
-    except CompareError as exc:
-        print(f"t5score compare: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # e.g. an unreadable summary.json or an output folder that cannot be written
-        print(f"t5score compare: error: {exc}", file=sys.stderr)
-        return 2
-    print(f"t5score compare: {len(runs)} runs, {len(index)} rows, {len(metrics)} metrics -> {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    Raises :class:`CompareError` for runs that cannot be compared (different keys or ids, no shared
+    numeric metric, an unknown ``metrics`` entry).
+    """
+    index, note = align(runs, allow_partial)
+    shared = shared_metrics(runs, metrics)
+    if not shared:
+        raise CompareError("the runs share no numeric per-row metric")
+    table = compare_table(runs, index, shared, n_resamples, seed)
+    key = next((m for m in (metrics or []) + list(KEY_METRIC_ORDER) if m in shared), shared[0])
+    return Comparison(runs, index, shared, table, note, key)

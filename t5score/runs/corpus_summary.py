@@ -205,7 +205,8 @@ class RecordSummary:
 
 
 def summarize_records(df: pd.DataFrame, n_bins: int = 15) -> dict[str, Any]:
-    """JSON-serialisable corpus metrics of a predictions DataFrame (one row per decoded sequence).
+    """JSON-serialisable corpus metrics of a predictions DataFrame (one row per decoded sequence; the same
+    numbers as :class:`RecordSummary` fed in chunks).
 
     Required list columns (one value per generated token): ``token_logprobs``, ``token_entropies``,
     ``top1_probs``. Rows whose ``token_logprobs`` is empty or null (e.g. rows with an error) are skipped and
@@ -224,8 +225,6 @@ def summarize_records(df: pd.DataFrame, n_bins: int = 15) -> dict[str, Any]:
       ``ref_reliability`` (per-bin lists), with ``n_bins`` bins;
     * with a ``correct`` column (per-row bool, or a per-token list): the free-running ``ece``, ``rmsce``,
       ``mce``, ``brier`` and ``reliability`` of the generated tokens (confidence ``exp(token_logprobs)``).
-
-    For tables fed in chunks, :class:`RecordSummary` gives the same numbers.
 
     Example:
         >>> import pandas as pd

@@ -1,15 +1,22 @@
-"""The LightningModule of ``t5score predict``: greedy decoding with logit capture in ``predict_step``."""
+"""The ``t5score predict`` run: the LightningModule that decodes (greedy or sampled, logits kept in
+``predict_step``) and the finisher that completes the merged rows (ROUGE against references, corpus
+metrics, the logits index)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import lightning as L
+import pandas as pd
 import torch
 
 from t5score.engine.modeling import DEFAULT_MODEL, load_model_and_tokenizer
-from t5score.records import PredictionRecord, SourceBatch
-from t5score.runs.decode_rows import DecodeOptions, decode_rows
+from t5score.engine.options import DecodeOptions
+from t5score.records import PredictionRecord, SourceBatch, SourceRow
+from t5score.runs.decode_rows import decode_rows
+from t5score.runs.runner import RunSpec
+from t5score.scoring.rouge import ROUGE_KEYS, add_rouge_columns
 
 
 class Seq2SeqPredictor(L.LightningModule):
@@ -44,23 +51,23 @@ class Seq2SeqPredictor(L.LightningModule):
         self,
         name_or_path: str = DEFAULT_MODEL,
         max_new_tokens: int | None = None,
-        capture: str = "stats",
-        top_k: int = 5,
-        logits_dtype: str = "float16",
-        num_samples: int = 0,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
-        seed: int = 0,
+        capture: str = DecodeOptions.capture,
+        top_k: int = DecodeOptions.top_k,
+        logits_dtype: str = DecodeOptions.logits_dtype,
+        num_samples: int = DecodeOptions.num_samples,
+        temperature: float = DecodeOptions.temperature,
+        top_p: float = DecodeOptions.top_p,
+        seed: int = DecodeOptions.seed,
         score_references: bool = True,
-        eos_check_every: int = 1,
-        drop_finished: bool = False,
-        engine: str = "auto",
-        compile: bool = False,
+        eos_check_every: int = DecodeOptions.eos_check_every,
+        drop_finished: bool = DecodeOptions.drop_finished,
+        engine: str = DecodeOptions.engine,
+        compile: bool = DecodeOptions.compile,
         quantize: str = "none",
     ):
         super().__init__()
         self.options = DecodeOptions(
-            max_new_tokens=max_new_tokens or 64,
+            max_new_tokens=max_new_tokens or DecodeOptions.max_new_tokens,
             top_k=top_k,
             capture=capture,
             logits_dtype=logits_dtype,
@@ -115,3 +122,64 @@ class Seq2SeqPredictor(L.LightningModule):
             batch.batch_index,
             score_references=self.do_score_references,
         )
+
+
+REF_LISTS = ["ref_top1_probs", "ref_top1_correct", "ref_logprob", "ref_num_tokens"]
+
+
+def row_counts(frame: pd.DataFrame) -> dict[str, Any]:
+    """Row counts of a predictions table (errors, non-finite logits, truncated inputs, finished rows)."""
+    ok = frame["error"].isna()
+    return {
+        "rows": len(frame),
+        "rows_with_error": int((~ok).sum()),
+        "rows_nonfinite": int(frame["error"].fillna("").str.startswith("non-finite").sum()),
+        "rows_truncated": int(frame["truncated"].sum()),
+        "rows_finished": int(frame["finished"].sum()),
+    }
+
+
+class PredictFinisher:
+    """ROUGE per chunk and streaming corpus metrics (:class:`~t5score.runs.corpus_summary.RecordSummary`)."""
+
+    def __init__(self, rows: list[SourceRow], module: Seq2SeqPredictor, n_bins: int = 15):
+        from t5score.runs.corpus_summary import RecordSummary
+
+        self.module = module
+        self.targets = any(r.target is not None for r in rows)
+        sampled = bool(module.options.num_samples)
+        self.references = self.targets and getattr(module, "do_score_references", False) and not sampled
+        self.metrics = RecordSummary(n_bins)
+
+    def chunk(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Add ROUGE, feed the corpus metrics; drop ``sample_index`` from greedy runs."""
+        if self.targets:
+            frame = add_rouge_columns(frame, "prediction", "target")
+        clean = frame[frame["error"].isna()]
+        self.metrics.update(clean if self.references else clean.drop(columns=REF_LISTS))
+        return frame if self.module.options.num_samples else frame.drop(columns=["sample_index"])
+
+    def summary(self, rows: pd.DataFrame) -> dict[str, Any]:
+        """Row counts, corpus metrics and mean ROUGE; merges the logits index of capture "full"."""
+        summary = row_counts(rows) | self.metrics.compute()
+        has = (
+            rows["target"].notna() & rows["prediction"].notna() & rows["error"].isna() if self.targets else []
+        )
+        if self.targets and has.any():
+            means = {key: float(rows.loc[has, key].astype(float).mean()) for key in ROUGE_KEYS}
+            summary["rouge"] = means | {"rouge_rows": int(has.sum())}
+        if self.module.options.capture == "full" and self.module.output_dir is not None:
+            from t5score.engine.logits_store import merge_index
+
+            merge_index(self.module.output_dir / "logits")
+        return summary
+
+
+def predict_spec(rows: list[SourceRow], module: Seq2SeqPredictor) -> RunSpec:
+    """What the runner needs for a predict run: one row per source (per sample when sampling)."""
+    samples = max(module.options.num_samples, 1)
+    expected = [(r.position, s if module.options.num_samples else None) for r in rows for s in range(samples)]
+    finisher = PredictFinisher(rows, module)
+    return RunSpec(
+        "predict", "predictions.parquet", PredictionRecord, expected, ["position", "sample_index"], finisher
+    )

@@ -154,8 +154,10 @@ def _is_list(written: pa.Schema | None, merged: pa.Table, column: str) -> bool:
 
 def run(
     trainer, module, datamodule, spec: RunSpec, output_dir: Path, config: dict, resume: bool, overwrite: bool
-):
-    """Run the predict loop with a part writer, merge on rank 0, write summary, run.json and report."""
+) -> Path | None:
+    """Run the predict loop with a part writer, merge on rank 0, write summary, run.json and report.
+
+    Returns the path of ``report.md`` on rank 0, None on the other ranks."""
     if trainer.is_global_zero:
         prepare_output_dir(output_dir, config, resume, overwrite)
     trainer.strategy.barrier()
@@ -194,12 +196,15 @@ def run(
         "tokens_per_s": round(tokens / wall, 2) if wall > 0 and not done else None,
     }
     from t5score.reports import write_report
+    from t5score.runs.uncertainty import add_uncertainty
 
-    report = write_report(output_dir, frame, summary, info, kind=spec.kind)
+    uncertainties = add_uncertainty(summary, frame)  # summary["uncertainty"] when there is a quality column
+    report = write_report(output_dir, frame, summary, info, kind=spec.kind, uncertainties=uncertainties)
+    summary["figures"] = report.figures
     (output_dir / "summary.json").write_text(json.dumps(json_safe(summary), indent=2))
     log_summary(trainer.loggers, summary)
     (output_dir / "run.json").write_text(json.dumps(json_safe(info), indent=2, default=str))
-    return report
+    return report.path
 
 
 def log_summary(loggers: list, summary: dict[str, Any]) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from t5score.cli.commands import config_parser
+from t5score.cli.lightning_cli import config_parser
 from t5score.data.modules import TextDataModule
 from t5score.runs.predict import Seq2SeqPredictor
 from t5score.runs.rerank import CandidateReranker, CandidatesDataModule

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import doctest
 import itertools
+from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from t5score.functional import uncertainty
-from t5score.functional.uncertainty import aurc, prr, rejection_curve, uncertainty_summary
+from t5score.functional.uncertainty import aurc, prr, rejection_curve, risk_coverage_curve
 
 
 def _area_direct(order: np.ndarray, q: np.ndarray) -> float:
@@ -25,8 +24,9 @@ def _prr_direct(u: np.ndarray, q: np.ndarray) -> float:
     return (unc - q.mean()) / (oracle - q.mean())
 
 
-def test_docstrings() -> None:
-    assert doctest.testmod(uncertainty).failed == 0
+def test_functional_uncertainty_is_numpy_only() -> None:
+    source = Path(uncertainty.__file__).read_text()
+    assert "pandas" not in source
 
 
 def test_oracle_gives_exactly_one() -> None:
@@ -81,6 +81,9 @@ def test_aurc_matches_direct_numpy() -> None:
     cov, kept = rejection_curve(u, q)
     np.testing.assert_allclose(cov, np.arange(1, 51) / 50)
     np.testing.assert_allclose(kept, np.cumsum(q[order]) / np.arange(1, 51))
+    cov_risk, risk = risk_coverage_curve(u, q)
+    np.testing.assert_allclose(cov_risk, cov)
+    np.testing.assert_allclose(risk, np.cumsum(1.0 - q[order]) / np.arange(1, 51))
 
 
 def test_ties_are_the_expectation_over_tie_breaking() -> None:
@@ -102,46 +105,3 @@ def test_invalid_input() -> None:
         aurc([1.0, np.nan], [0.1, 0.2])
     with pytest.raises(ValueError, match="empty"):
         prr([], [])
-
-
-def test_uncertainty_summary_from_dataframe() -> None:
-    rng = np.random.default_rng(4)
-    n = 40
-    mean_lp = rng.normal(-1.0, 0.4, n)
-    df = pd.DataFrame(
-        {
-            "id": [str(i) for i in range(n)],
-            "sum_logprob": mean_lp * rng.integers(1, 6, n),
-            "mean_logprob": mean_lp,
-            "mean_entropy": rng.gamma(2.0, 0.5, n),
-            "rougeL": np.exp(mean_lp) + rng.normal(scale=0.05, size=n),
-        }
-    )
-    df.loc[5, ["sum_logprob", "mean_logprob", "mean_entropy"]] = np.nan  # an error row
-    df.loc[9, "rougeL"] = np.nan  # a row without a reference
-    result = uncertainty_summary(df, "rougeL")
-    ok = df.drop(index=[5, 9])
-    q = ok["rougeL"].to_numpy()
-    assert result["quality_column"] == "rougeL" and result["n_rows"] == n
-    assert result["mean_quality"] == pytest.approx(df["rougeL"].mean())
-    for name, u in {
-        "msp": -ok["sum_logprob"].to_numpy(),
-        "mean_token_entropy": ok["mean_entropy"].to_numpy(),
-        "perplexity": np.exp(-ok["mean_logprob"].to_numpy()),
-    }.items():
-        entry = result["scores"][name]
-        assert entry["n"] == n - 2 and entry["n_excluded"] == 2
-        assert entry["prr"] == pytest.approx(_prr_direct(u, q), rel=1e-9)
-        assert entry["aurc"] == pytest.approx(1.0 - _area_direct(np.argsort(u), q), rel=1e-9)
-        assert entry["aurc_random"] == pytest.approx(1.0 - q.mean())
-        assert entry["aurc_oracle"] == pytest.approx(1.0 - _area_direct(np.argsort(-q), q))
-    assert result["scores"]["perplexity"]["prr"] > 0.5  # quality was built from the log-probability
-
-
-def test_uncertainty_summary_errors_and_partial_columns() -> None:
-    df = pd.DataFrame({"mean_entropy": [0.1, 0.5, 0.3], "rougeL": [0.2, 0.2, 0.2]})
-    with pytest.raises(ValueError, match="'bleu' not found; columns are: mean_entropy, rougeL"):
-        uncertainty_summary(df, "bleu")
-    result = uncertainty_summary(df, "rougeL")
-    assert list(result["scores"]) == ["mean_token_entropy"]
-    assert result["scores"]["mean_token_entropy"]["prr"] is None  # constant quality: undefined

@@ -86,3 +86,26 @@ def test_sequence_log_likelihood_script_matches_class(load):
         cls.update(torch.tensor([row], dtype=torch.float64))
     for key, value in cls.compute().items():
         assert out[key] == pytest.approx(value.item(), rel=1e-12), key
+
+
+@pytest.mark.parametrize("name", available_evaluate_metrics())
+def test_script_examples_pass(load, name):
+    """The examples in each script's description, run with what they assume imported (``evaluate``,
+    ``t5score``); pytest's ``--doctest-modules`` skips these files (``evaluate.load`` imports them by
+    path, not as package modules; see pyproject.toml)."""
+    import doctest
+
+    import t5score.metrics
+
+    module = type(load(evaluate_metric_path(name)))
+    tests = doctest.DocTestFinder(exclude_empty=True).find(
+        module, globs={"evaluate": evaluate, "t5score": t5score}
+    )
+    examples = [t for t in tests if t.examples]
+    assert examples, f"{name}: no example in its description"
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    for test in examples:  # evaluate.load inside runs with the fixture's offline cache settings
+        runner.run(test)
+    result = runner.summarize(verbose=False)
+    script = Path(evaluate_metric_path(name)).read_text(encoding="utf-8")
+    assert result.failed == 0 and result.attempted == script.count(">>> ")  # every example ran

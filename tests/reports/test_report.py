@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 
@@ -12,17 +13,30 @@ import pytest
 
 from t5score.functional.uncertainty import prr
 from t5score.reports import figures
-from t5score.reports.report import write_report
+from t5score.reports.report import UNCERTAINTY_MEANING, write_report
+from t5score.runs.uncertainty import UNCERTAINTY_SCORES, add_uncertainty
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def assert_real_png(path: Path) -> None:
+#: figure file name -> (height, width) in pixels: figsize (inches) x 100 dpi, as figures.py draws them
+FIGURE_SIZES = {
+    "calibration": (500, 600),  # the three reliability diagrams
+    "reliability": (500, 600),
+    "ref_reliability": (500, 600),
+    "token_entropy": (400, 600),
+    "mean_logprob": (400, 600),
+    "risk_coverage": (450, 600),
+}
+
+
+def assert_real_png(path: Path, size: tuple[int, int] | None = None) -> None:
+    """A PNG that decodes, has the expected (height, width) and shows a drawing, not a blank canvas."""
     data = path.read_bytes()
     assert data[:8] == PNG_MAGIC, path
-    assert len(data) > 2000, (path, len(data))
     pixels = matplotlib.image.imread(path)
-    assert pixels.ndim == 3 and pixels.shape[0] > 100 and pixels.shape[1] > 100
+    expected = size or FIGURE_SIZES[path.stem]
+    assert pixels.ndim == 3 and pixels.shape[:2] == expected, (path, pixels.shape)
     assert float(pixels[..., :3].std()) > 0.01  # something was drawn
 
 
@@ -105,21 +119,31 @@ def test_full_predict_report(tmp_path: Path) -> None:
         "config": {"model": {"name_or_path": "tiny-t5"}},
     }
     out = tmp_path / "run"
-    report = write_report(out, df, summary, run_info, kind="predict")
-    text = report.read_text(encoding="utf-8")
-    links = linked_images(report)
+    uncertainties = add_uncertainty(summary, df)  # the run computes, the report renders
+    given = copy.deepcopy(summary)
+    report = write_report(out, df, summary, run_info, kind="predict", uncertainties=uncertainties)
+    assert summary == given  # the report changes nothing it is given
+    text = report.path.read_text(encoding="utf-8")
+    links = linked_images(report.path)
     pngs = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
     assert sorted(links) == pngs and len(pngs) == 5  # every figure is linked, every link exists
     for rel in links:
         assert_real_png(out / rel)
-    assert sorted(summary["figures"].values()) == pngs
+    assert sorted(report.figures.values()) == pngs
+    assert report.figures["Risk-coverage curve"] == "figures/risk_coverage.png"
     assert "t5score predict -c cfg.yaml" in text and "tiny-t5" in text and "in.jsonl" in text
 
     # PRR/AURC went into the summary and the page, equal to the function applied directly
     ok = df["rougeL"].notna()
     expected = prr(-df.loc[ok, "sum_logprob"], df.loc[ok, "rougeL"])
     assert summary["uncertainty"]["scores"]["msp"]["prr"] == pytest.approx(expected)
-    assert f"{expected:.4g}" in section(text, "Uncertainty quality")
+    uncertainty = section(text, "Uncertainty quality")
+    assert f"{expected:.4g}" in uncertainty and "by `rougeL`" in uncertainty
+    for name, entry in summary["uncertainty"]["scores"].items():
+        assert (
+            f"| {name} | {entry['prr']:.4g} | {entry['aurc']:.4g} | {entry['aurc_oracle']:.4g} |"
+            in uncertainty
+        )
 
     # headline numbers are the column means
     head = section(text, "Headline metrics")
@@ -155,9 +179,11 @@ def test_score_run_without_prediction_targets_or_calibration(tmp_path: Path) -> 
         }
     )
     summary: dict = {"mean_logprob": float(df["mean_logprob"].mean())}
+    add_uncertainty(summary, df)
     report = write_report(tmp_path, df, summary, {}, kind="score")
-    text = report.read_text(encoding="utf-8")
-    assert linked_images(report) == ["figures/mean_logprob.png"]
+    text = report.path.read_text(encoding="utf-8")
+    assert linked_images(report.path) == ["figures/mean_logprob.png"]
+    assert report.figures == {"Mean log-probability per sequence": "figures/mean_logprob.png"}
     assert_real_png(tmp_path / "figures/mean_logprob.png")
     assert "uncertainty" not in summary
     assert "no calibration bins" in text and "no per-row quality column" in text
@@ -169,7 +195,7 @@ def test_score_run_without_prediction_targets_or_calibration(tmp_path: Path) -> 
 
 def test_bare_frame_and_bad_input(tmp_path: Path) -> None:
     df = pd.DataFrame({"id": ["a", "b"], "source": ["x", ""], "error": [None, "empty source"]})
-    text = write_report(tmp_path / "r", df, {}, {}, kind="rerank").read_text(encoding="utf-8")
+    text = write_report(tmp_path / "r", df, {}, {}, kind="rerank").path.read_text(encoding="utf-8")
     assert "| b | empty source |" in text and "nothing to rank" in text
     assert not list((tmp_path / "r").rglob("*.png"))
     with pytest.raises(ValueError, match="kind must be one of predict, score, rerank"):
@@ -185,25 +211,39 @@ def test_bare_frame_and_bad_input(tmp_path: Path) -> None:
 def test_figure_functions_write_pngs(tmp_path: Path) -> None:
     rng = np.random.default_rng(6)
     q = rng.uniform(size=80)
-    paths = [
-        figures.reliability_diagram(calibration_bins(), tmp_path / "a/rel.png"),
-        figures.reliability_diagram(columnar_bins(), tmp_path / "a/rel2.png"),
-        figures.token_entropy_histogram([rng.gamma(2, 1, 5), None, []], tmp_path / "ent.png"),
-        figures.mean_logprob_histogram(rng.normal(-1, 0.3, 50), tmp_path / "lp.png"),
-        figures.risk_coverage_figure({"random": rng.normal(size=80), "good": -q}, q, tmp_path / "rc.png"),
-        figures.compare_figure(
-            pd.DataFrame(
-                {
-                    "metric": ["m", "m"],
-                    "run": ["a", "b"],
-                    "delta": [np.nan, 0.2],
-                    "ci_low": [np.nan, 0.1],
-                    "ci_high": [np.nan, 0.3],
-                }
-            ),
-            tmp_path / "cmp.png",
+    drawn = [
+        (figures.reliability_diagram(calibration_bins(), tmp_path / "a/rel.png"), (500, 600)),
+        (figures.reliability_diagram(columnar_bins(), tmp_path / "a/rel2.png"), (500, 600)),
+        (figures.token_entropy_histogram([rng.gamma(2, 1, 5), None, []], tmp_path / "ent.png"), (400, 600)),
+        (figures.mean_logprob_histogram(rng.normal(-1, 0.3, 50), tmp_path / "lp.png"), (400, 600)),
+        (
+            figures.risk_coverage_figure({"random": rng.normal(size=80), "good": -q}, q, tmp_path / "rc.png"),
+            (450, 600),
         ),
     ]
-    for path in paths:
-        assert path.exists()
-        assert_real_png(path)
+    compare = pd.DataFrame(
+        {
+            "metric": ["m", "m"],
+            "run": ["a", "b"],
+            "delta": [np.nan, 0.2],
+            "ci_low": [np.nan, 0.1],
+            "ci_high": [np.nan, 0.3],
+        }
+    )
+    drawn.append((figures.compare_figure(compare, tmp_path / "cmp.png"), (200, 700)))  # 1 metric: 7 x 2 in
+    for path, size in drawn:
+        assert_real_png(path, size)
+
+
+def test_uncertainty_without_per_row_scores_says_so(tmp_path: Path) -> None:
+    df = predictions_frame()
+    summary: dict = {}
+    add_uncertainty(summary, df)
+    report = write_report(tmp_path, df, summary, {})
+    text = report.path.read_text(encoding="utf-8")
+    assert "Risk-coverage curve" not in report.figures and "no per-row uncertainty scores" in text
+    assert f"{summary['uncertainty']['scores']['msp']['prr']:.4g}" in section(text, "Uncertainty quality")
+
+
+def test_every_uncertainty_score_has_a_meaning() -> None:
+    assert list(UNCERTAINTY_MEANING) == list(UNCERTAINTY_SCORES)

@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from t5score.cli.compare import main as compare_main
 from t5score.records import SourceRow
 from t5score.reports import write_report
-from t5score.runs.compare import main as compare_main
 from t5score.runs.decode_rows import DecodeOptions, decode_rows
 from tests.helpers.tiny_models import make_tiny_model, make_tiny_tokenizer
 
@@ -46,10 +46,10 @@ def test_report_and_compare_on_decoded_runs(tmp_path: Path, capsys: pytest.Captu
 
     summary: dict = {}
     report = write_report(run_a, a, summary, {"command": "t5score predict", "model": "tiny-t5"})
-    text = report.read_text(encoding="utf-8")
+    text = report.path.read_text(encoding="utf-8")
     for rel in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text):
         assert (run_a / rel).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert set(summary["figures"].values()) == {"figures/token_entropy.png", "figures/mean_logprob.png"}
+    assert set(report.figures.values()) == {"figures/token_entropy.png", "figures/mean_logprob.png"}
     assert "| r2 | empty source |" in text
 
     out = tmp_path / "cmp"

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from t5score.runs.compare import main, paired_bootstrap
+from t5score.cli.compare import main
+from t5score.runs.compare import paired_bootstrap
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -88,9 +89,10 @@ def test_deltas_match_pandas(tmp_path: Path) -> None:
     top = (ib["rougeL"] - ia["rougeL"]).dropna().abs().sort_values(ascending=False).index[0]
     first_row = text.split("changed most")[1].split("|---|")[-1].splitlines()[1]
     assert first_row.startswith(f"| {top} |")
-    png = (out / "compare.png").read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 2000
-    assert matplotlib.image.imread(out / "compare.png")[..., :3].std() > 0.01
+    assert (out / "compare.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    pixels = matplotlib.image.imread(out / "compare.png")
+    assert pixels.shape[:2] == (620, 700)  # one panel per metric: 7 x (1.4 * 4 + 0.6) inches at 100 dpi
+    assert pixels[..., :3].std() > 0.01
 
 
 def test_bootstrap_ci_contains_true_difference_and_matches_normal_theory() -> None:
@@ -190,7 +192,7 @@ def test_score_runs_without_prediction(tmp_path: Path) -> None:
 def test_import_is_light() -> None:
     """compare must start fast: importing it pulls in neither torch, Lightning, transformers nor matplotlib."""
     code = (
-        "import sys, t5score.runs.compare; "
+        "import sys, t5score.cli.compare, t5score.runs.compare; "
         "print(sorted(m for m in ('torch', 'lightning', 'transformers', 'matplotlib') if m in sys.modules))"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from rouge_score import rouge_scorer
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 import t5score
@@ -95,6 +96,7 @@ def test_predict_end_to_end_matches_generate(t5_dir, input_file, tmp_path):
     assert "empty" in bad["error"] and bad["num_tokens"] == 0
     model = AutoModelForSeq2SeqLM.from_pretrained(t5_dir).eval()
     tok = AutoTokenizer.from_pretrained(t5_dir)
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)  # t5score's setting (scoring/rouge.py)
     for _, row in df[df["error"].isna()].iterrows():
         enc = tok([row["source"]], return_tensors="pt")
         g = model.generate(
@@ -120,10 +122,18 @@ def test_predict_end_to_end_matches_generate(t5_dir, input_file, tmp_path):
         labels = tok(["return the value"], return_tensors="pt").input_ids
         loss = model(**enc, labels=labels).loss
         assert row["ref_logprob"] == pytest.approx(-(loss * labels.shape[1]).item(), rel=1e-4)
-        assert row["rougeL"] is not None
+        expected_rouge = scorer.score("return the value", row["prediction"])["rougeL"].fmeasure
+        assert row["rougeL"] == pytest.approx(expected_rouge, abs=1e-12)
     run = json.loads((out / "run.json").read_text())
-    for key in ("config", "model", "versions", "device", "wall_time_s", "tokens_per_s"):
-        assert key in run
+    assert run["kind"] == "predict" and run["rows"] == len(SOURCES) and run["model"] == str(t5_dir)
+    assert run["data"] == str(input_file) and run["batches_resumed"] == 0
+    assert run["config"]["model"]["name_or_path"] == str(t5_dir)
+    assert run["config"]["model"]["capture"] == "full" and run["config"]["data"]["target_column"] == "ref"
+    assert run["tokens"] == int(df["num_tokens"].sum())
+    assert run["wall_time_s"] > 0 and run["tokens_per_s"] == pytest.approx(
+        run["tokens"] / run["wall_time_s"], rel=1e-2
+    )
+    assert run["versions"]["torch"] == torch.__version__
     summary = json.loads((out / "summary.json").read_text())
     assert summary["rows"] == len(SOURCES) and summary["rows_with_error"] == 1
     assert summary["ref_ece"] is not None and "rouge" in summary
@@ -146,7 +156,19 @@ def test_predict_end_to_end_matches_generate(t5_dir, input_file, tmp_path):
     assert summary["ref_ece"] == pytest.approx(ece, abs=1e-9)
     assert summary["ref_brier"] == pytest.approx(((conf - hit) ** 2).mean(), abs=1e-12)
     assert summary["rouge"]["rougeL"] == pytest.approx(ok["rougeL"].astype(float).mean(), rel=1e-9)
-    assert (out / "report.md").exists()
+    # report.md shows the numbers of summary.json and links the figures summary.json lists
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert f"```\n{run['command']}\n```" in report and f"| rows | {summary['rows']} |" in report
+    for key in ("rows_with_error", "num_tokens"):
+        assert f"| {key} | {summary[key]} |" in report
+    assert f"| rouge.rougeL | {summary['rouge']['rougeL']:.4g} |" in report
+    assert f"| ref_ece | {summary['ref_ece']:.4g} |" in report
+    assert summary["uncertainty"]["quality_column"] == "rougeL"
+    msp = summary["uncertainty"]["scores"]["msp"]
+    assert msp["n"] == len(ok) and msp["aurc_random"] == pytest.approx(1 - ok["rougeL"].astype(float).mean())
+    for title, rel in summary["figures"].items():
+        assert f"![{title}]({rel})" in report and (out / rel).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert set(summary["figures"].values()) >= {"figures/token_entropy.png", "figures/risk_coverage.png"}
 
 
 def test_output_folder_refuses_reuse_then_overwrites(t5_dir, input_file, tmp_path):
