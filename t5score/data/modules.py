@@ -1,98 +1,36 @@
-"""Input rows and their batches: the LightningDataModule of every t5score run.
+"""The LightningDataModules of every t5score run, on one base: a fixed batch plan, resumable.
 
-Rows are read once, validated (file-level problems raise :class:`~t5score.data.io.InputError`; a row that
-cannot be decoded keeps its place with ``error`` set), then grouped into a fixed *batch plan*: batches of
-rows of similar length, longest first. The plan is deterministic, so a resumed run skips exactly the
-batches already on disk, and each batch carries its global index for the writer.
+:class:`PlannedDataModule` reads its rows once (:meth:`~PlannedDataModule.load_rows`; file-level problems
+raise :class:`~t5score.data.io.InputError` before any model loads) and cuts them into a deterministic
+*batch plan* whose batches carry their global index, so a resumed run skips exactly the batches already on
+disk (``skip_batches``) and the writer names each part by its batch. :class:`TextDataModule` (``predict``),
+:class:`ScoreDataModule` (``score``) and :class:`CandidatesDataModule` (``rerank``) differ only in what a
+row is and how rows form batches.
 """
 
 from __future__ import annotations
 
-import numbers
-from collections.abc import Iterable
-from pathlib import Path
+from typing import Any
 
 import lightning as L
 from torch.utils.data import DataLoader, Dataset
 
-from t5score.data.io import ROW_ERROR, InputError, read_records, require_column
-from t5score.records import SourceBatch, SourceRow
-
-
-def _is_null(value) -> bool:
-    """None, NaN (pandas' missing value in float and string columns) or ``pd.NA``/``pd.NaT``."""
-    if value is None or type(value).__name__ in ("NAType", "NaTType"):
-        return True
-    return isinstance(value, numbers.Real) and value != value
-
-
-def build_rows(
-    records: list[dict],
-    path: str | Path,
-    source_column: str = "source",
-    target_column: str | None = None,
-    id_column: str | None = None,
-    prefix: str = "",
-) -> list[SourceRow]:
-    """Turn raw records into :class:`SourceRow`; ids default to the row number (0-based)."""
-    require_column(path, records, source_column, "source_column")
-    if target_column:
-        require_column(path, records, target_column, "target_column")
-    if id_column:
-        require_column(path, records, id_column, "id_column")
-    rows, seen = [], {}
-    for position, rec in enumerate(records):
-        line = rec.get("__line__", position + 1)
-        if id_column:
-            raw_id = rec.get(id_column)
-            if _is_null(raw_id) or (isinstance(raw_id, str) and not raw_id.strip()):
-                raise InputError(f"{path}: line {line}: field {id_column!r} (id) is empty")
-            row_id = str(raw_id)
-            if row_id in seen:
-                raise InputError(
-                    f"{path}: line {line}: duplicate id {row_id!r} in field {id_column!r} (first at line {seen[row_id]})"
-                )
-            seen[row_id] = line
-        else:
-            row_id = str(position)
-        raw_source = rec.get(source_column)
-        source = (
-            "" if _is_null(raw_source) else raw_source if isinstance(raw_source, str) else str(raw_source)
-        )
-        error = rec.get(ROW_ERROR)
-        if error is None and not isinstance(raw_source, str) and not _is_null(raw_source):
-            error = f"field {source_column!r} is not text ({type(raw_source).__name__})"
-        elif error is None and not source.strip():
-            error = f"field {source_column!r} is empty"
-        target = rec.get(target_column) if target_column else None
-        if _is_null(target):
-            target = None
-        elif target is not None and not isinstance(target, str):
-            target = str(target)
-        rows.append(SourceRow(position, row_id, prefix + source if error is None else source, target, error))
-    return rows
-
-
-def plan_batches(rows: list[SourceRow], batch_size: int, sort_by_length: bool = True) -> list[list[int]]:
-    """Positions of each batch: rows sorted by source length (longest first, ties by position)."""
-    if batch_size < 1:
-        raise InputError(f"batch_size must be >= 1, got {batch_size}")
-    order = [r.position for r in rows]
-    if sort_by_length:
-        order.sort(key=lambda p: (-len(rows[p].source), p))
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+from t5score.data.candidates import read_candidates
+from t5score.data.io import InputError, read_records, require_column
+from t5score.data.rows import build_rows, plan_batches
+from t5score.records import CandidateBatch, CandidateRow, SourceBatch, SourceRow
 
 
 class BatchDataset(Dataset):
-    """A dataset whose items are whole :class:`SourceBatch` es (so samplers split batches, not rows)."""
+    """A dataset whose items are whole batches (so samplers split batches, not rows)."""
 
-    def __init__(self, batches: list[SourceBatch]):
+    def __init__(self, batches: list[Any]):
         self.batches = batches
 
     def __len__(self) -> int:
         return len(self.batches)
 
-    def __getitem__(self, index: int) -> SourceBatch:
+    def __getitem__(self, index: int) -> Any:
         return self.batches[index]
 
 
@@ -100,7 +38,49 @@ def _identity(item):
     return item
 
 
-class TextDataModule(L.LightningDataModule):
+def check_batch_size(batch_size: int) -> None:
+    """Checked when the data module is built, so the mistake surfaces before an output folder or a model."""
+    if batch_size < 1:
+        raise InputError(f"batch_size must be >= 1, got {batch_size} (--data.batch_size)")
+
+
+class PlannedDataModule(L.LightningDataModule):
+    """Base of the data modules: rows read once, a fixed batch plan, batches already written skipped.
+
+    Subclasses implement :meth:`load_rows` and :meth:`batch_plan` (batches with a ``batch_index``).
+    """
+
+    num_workers: int = 0  # DataLoader worker processes
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.skip_batches: set[int] = set()  # batch indices already written (resume)
+
+    def load_rows(self) -> list[Any]:
+        """Read and validate the input once; raises InputError for file-level problems."""
+        raise NotImplementedError
+
+    def batch_plan(self) -> list[Any]:
+        """Every batch of the run, in plan order; the same on every call and every rank."""
+        raise NotImplementedError
+
+    def pending_batches(self) -> list[Any]:
+        """The batches of the plan not yet written."""
+        return [b for b in self.batch_plan() if b.batch_index not in self.skip_batches]
+
+    def setup(self, stage: str | None = None) -> None:
+        self.load_rows()
+
+    def predict_dataloader(self) -> DataLoader:
+        return DataLoader(
+            BatchDataset(self.pending_batches()),
+            batch_size=None,
+            collate_fn=_identity,
+            num_workers=self.num_workers,
+        )
+
+
+class TextDataModule(PlannedDataModule):
     """Rows to decode or score, read from a JSONL, CSV, TSV or Parquet file.
 
     Args:
@@ -136,24 +116,27 @@ class TextDataModule(L.LightningDataModule):
             id_column = id_column or "id"
         if max_source_length is not None and max_source_length < 1:
             raise InputError(f"max_source_length must be >= 1, got {max_source_length}")
-        if batch_size < 1:  # here, so the mistake surfaces before an output folder or a model exists
-            raise InputError(f"batch_size must be >= 1, got {batch_size} (--data.batch_size)")
+        check_batch_size(batch_size)
         self.path, self.source_column, self.target_column = str(path), source_column, target_column
         self.id_column, self.prefix, self.max_source_length = id_column, prefix, max_source_length
         self.batch_size, self.sort_by_length, self.num_workers = batch_size, sort_by_length, num_workers
         self.rows: list[SourceRow] | None = None
-        self.skip_batches: set[int] = set()  # batch indices already written (resume)
 
     def load_rows(self) -> list[SourceRow]:
         """Read and validate the file once; raises InputError for file-level problems."""
         if self.rows is None:
-            records = read_records(self.path)
             self.rows = build_rows(
-                records, self.path, self.source_column, self.target_column, self.id_column, self.prefix
+                read_records(self.path),
+                self.path,
+                self.source_column,
+                self.target_column,
+                self.id_column,
+                self.prefix,
             )
         return self.rows
 
     def batch_plan(self) -> list[SourceBatch]:
+        """Rows of similar source length together (:func:`~t5score.data.rows.plan_batches`)."""
         rows = self.load_rows()
         plan = plan_batches(rows, self.batch_size, self.sort_by_length)
         return [
@@ -161,27 +144,119 @@ class TextDataModule(L.LightningDataModule):
             for index, positions in enumerate(plan)
         ]
 
-    def pending_batches(self) -> list[SourceBatch]:
-        return [b for b in self.batch_plan() if b.batch_index not in self.skip_batches]
 
-    def setup(self, stage: str | None = None) -> None:
-        self.load_rows()
+def _references(value: Any) -> str | list[str] | None:
+    """A reference cell: a text, a list of texts (JSON list in CSV), or null."""
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        import json
 
-    def predict_dataloader(self) -> DataLoader:
-        return DataLoader(
-            BatchDataset(self.pending_batches()),
-            batch_size=None,
-            collate_fn=_identity,
-            num_workers=self.num_workers,
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    if value is None or isinstance(value, str):
+        return value
+    return [str(v) for v in value if v is not None] or None
+
+
+class ScoreDataModule(TextDataModule):
+    """Rows with a source and a text to score (``target_column``), optionally references.
+
+    Args:
+        reference_column: Optional column of references (a text or a list of texts) for the directions
+            ``ref->hyp``, ``hyp->ref`` and ``F``.
+    """
+
+    def __init__(self, *args, reference_column: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.reference_column = reference_column
+        if self.target_column is None:
+            raise InputError("t5score score needs --data.target_column: the column of texts to score")
+
+    def load_rows(self) -> list[SourceRow]:
+        """The rows of :class:`TextDataModule`, each with its ``references`` when ``reference_column`` is set."""
+        if self.rows is None:
+            records = read_records(self.path)
+            self.rows = build_rows(
+                records, self.path, self.source_column, self.target_column, self.id_column, self.prefix
+            )
+            if self.reference_column:
+                require_column(self.path, records, self.reference_column, "reference_column")
+                for row, rec in zip(self.rows, records, strict=True):
+                    row.references = _references(rec.get(self.reference_column))
+        return self.rows
+
+
+class CandidatesDataModule(PlannedDataModule):
+    """Candidates to rerank: one row per source with a list column, or one row per candidate.
+
+    Args:
+        path: Input file (.jsonl, .csv, .tsv, .parquet). Default: the candidates shipped with t5score.
+        source_column: Column with the source text.
+        candidates_column: Wide layout: column holding the list of candidates (a JSON list string in CSV).
+        group_column: Long layout: column of group ids (one row per candidate); e.g. "id" for the output of
+            ``t5score predict --model.num_samples N``.
+        candidate_column: Long layout: column with the candidate text ("prediction" for predict output).
+        reference_column: Optional reference column: enables ROUGE and the oracle.
+        human_column: Optional human score per candidate (a list in the wide layout).
+        id_column: Wide layout: unique group ids (default: the row number).
+        prefix: Text put before every source.
+        max_source_length: Sources longer than this many tokens are truncated.
+        batch_size: Groups (sources) per batch.
+    """
+
+    def __init__(
+        self,
+        path: str | None = None,
+        source_column: str = "source",
+        candidates_column: str = "candidates",
+        group_column: str | None = None,
+        candidate_column: str = "candidate",
+        reference_column: str | None = None,
+        human_column: str | None = None,
+        id_column: str | None = None,
+        prefix: str = "",
+        max_source_length: int | None = 512,
+        batch_size: int = 8,
+    ):
+        super().__init__()
+        if path is None:
+            from t5score.assets import default_candidates_path
+
+            path, reference_column, id_column = (
+                default_candidates_path(),
+                reference_column or "reference",
+                "id",
+            )
+        check_batch_size(batch_size)
+        self.path, self.batch_size, self.max_source_length = str(path), batch_size, max_source_length
+        self.options = dict(
+            source_column=source_column,
+            candidates_column=candidates_column,
+            group_column=group_column,
+            candidate_column=candidate_column,
+            reference_column=reference_column,
+            human_column=human_column,
+            id_column=id_column,
+            prefix=prefix,
         )
+        self.rows: list[CandidateRow] | None = None
 
+    def load_rows(self) -> list[CandidateRow]:
+        """Read and validate the candidates once (:func:`~t5score.data.candidates.read_candidates`)."""
+        if self.rows is None:
+            self.rows = read_candidates(read_records(self.path), self.path, **self.options)
+        return self.rows
 
-def rows_from_texts(sources: Iterable[str], targets: Iterable[str | None] | None = None, prefix: str = ""):
-    """Rows for the Python API: ids are the 0-based positions."""
-    records = [{"source": s} for s in sources]
-    if targets is not None:
-        for rec, tgt in zip(records, targets, strict=True):
-            rec["target"] = tgt
-    if not records:
-        return []
-    return build_rows(records, "<texts>", "source", "target" if targets is not None else None, None, prefix)
+    def batch_plan(self) -> list[CandidateBatch]:
+        """Whole groups, ``batch_size`` groups per batch in group order; rows in input order within a batch,
+        so each source is encoded once for all of its candidates."""
+        rows = self.load_rows()
+        groups = sorted({r.group_position for r in rows})
+        batch_of = {group: i // self.batch_size for i, group in enumerate(groups)}
+        batches = [
+            CandidateBatch(index, [], self.max_source_length) for index in range(len(set(batch_of.values())))
+        ]
+        for row in rows:
+            batches[batch_of[row.group_position]].rows.append(row)
+        return batches

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
+
+from t5score.data.values import is_missing
 
 #: Meaning of the per-row columns, averaged over rows in "Headline metrics".
 ROW_MEANING: dict[str, str] = {
@@ -70,11 +71,6 @@ def flatten_dict(d: Any, prefix: str = "") -> dict[str, Any]:
     elif isinstance(d, (str, int, float, bool, np.generic)) or d is None:
         out[prefix[:-1]] = d.item() if isinstance(d, np.generic) else d
     return out
-
-
-def is_missing(value: Any) -> bool:
-    """None, NaN, pd.NA or NaT (lists and arrays are never missing)."""
-    return value is None or (np.ndim(value) == 0 and bool(pd.isna(value)))
 
 
 def md_cell(value: Any, width: int = 80) -> str:

@@ -21,18 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from t5score.scoring.rouge import ROUGE_KEYS, rouge_scores
-
-
-def add_rouge(frame: pd.DataFrame) -> pd.DataFrame:
-    """Copy of ``frame`` with ``rouge1``/``rouge2``/``rougeL`` F1 of each candidate vs its reference
-    (null for rows without a reference or with an error)."""
-    frame = frame.copy()
-    ok = frame["error"].isna() & frame["candidate"].notna()
-    scores = rouge_scores(frame["candidate"].where(ok, None).tolist(), frame["reference"].tolist())
-    for key in ROUGE_KEYS:
-        frame[key] = pd.Series([s[key] for s in scores], index=frame.index, dtype="Float64")
-    return frame
+from t5score.scoring.rouge import ROUGE_KEYS, add_rouge_columns
 
 
 def group_correlations(frame: pd.DataFrame, x: str, y: str, group: str = "group_position") -> dict[str, Any]:
@@ -91,7 +80,7 @@ def meta_evaluate(
     }
     if valid["reference"].notna().any():
         if "rougeL" not in valid:
-            valid = add_rouge(valid)
+            valid = add_rouge_columns(valid, "candidate", "reference")
         with_ref = valid[valid["reference"].notna()]
         top = with_ref[with_ref["rank"] == 1]
         groups = set(top["group_position"])

@@ -1,329 +1,140 @@
-"""Reranking candidate summaries by model score, and the meta-evaluation of that ranking.
-
-Input (rows as :func:`t5score.data.io.read_records` gives them, or a DataFrame), in one of two layouts:
-
-* **wide** -- one row per source; ``candidates_column`` holds the list of candidate texts: a real list
-  (JSONL, Parquet) or a JSON string such as ``["a", "b"]`` (CSV). An optional ``human_column`` holds a
-  parallel list of human scores. Group ids come from ``id_column`` or are the row number (0-based).
-* **long** -- one row per candidate; ``group_column`` names its source group, ``candidate_column`` its text,
-  ``human_column`` its human score. Candidates keep their input order within a group; every row of a group
-  must carry the same source (and reference).
-
-A problem with one row (missing or empty source, candidates that are not a list, an empty list, a null or
-non-text candidate, human scores that do not match) is flagged: the row keeps its place with ``error`` set
-and the message names the file, line and field. ``on_error="raise"`` raises that message instead. A
-missing column always raises. Nothing is dropped.
+"""Reranking candidate summaries by model score (candidates as :func:`t5score.data.candidates.read_candidates`
+gives them), and the meta-evaluation of that ranking.
 
 Ranking: rank 1 is the highest score; ties are broken by candidate index (the earlier candidate first),
-NaN scores rank last, error rows get no rank. Default score: mean log-probability of the candidate given the
-source (``src->hyp``). Meta-evaluation (summary-level): ROUGE-1/2/L F1 (stemmed) against the reference of
-the top-ranked candidate, of the first candidate (baseline) and of the oracle (the candidate with the best
-mean of ROUGE-1/2/L); Kendall's tau-b and Spearman's rho between score and ROUGE-L (and the human score)
-computed within each group and averaged over groups. Groups with fewer than two scored candidates or with
-constant values (correlation undefined) are skipped and counted.
+NaN scores rank last, flagged rows (``error`` set, or no candidate) get no rank. Default score: mean
+log-probability of the candidate given the source (``src->hyp``). Meta-evaluation (summary-level, see
+:mod:`t5score.scoring.meta_evaluation`): ROUGE-1/2/L F1 (stemmed) against the reference of the top-ranked
+candidate, of the first candidate (baseline) and of the oracle (the candidate with the best mean of
+ROUGE-1/2/L); Kendall's tau-b and Spearman's rho between score and ROUGE-L (and the human score) computed
+within each group and averaged over groups. Groups with fewer than two scored candidates or with constant
+values (correlation undefined) are skipped and counted.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
+from collections.abc import Sequence
+from dataclasses import asdict, fields, replace
+from itertools import groupby
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 
-from t5score.data.io import InputError, require_column
-from t5score.scoring.directions import DIRECTIONS, score_directions
-from t5score.scoring.meta_evaluation import add_rouge, meta_evaluate
-
-BASE_COLUMNS = ["group_id", "group_position", "line", "candidate_index", "source", "candidate", "reference"]
-
-
-def _slug(direction: str) -> str:
-    return "score_" + direction.lower().replace("->", "_")
+from t5score.data.frames import records_frame
+from t5score.data.values import is_missing
+from t5score.records import CandidateRow, RerankRecord, fill_from_pair
+from t5score.scoring.directions import direction_column, score_directions
+from t5score.scoring.meta_evaluation import meta_evaluate
+from t5score.scoring.options import ScoreOptions
+from t5score.scoring.rouge import add_rouge_columns
 
 
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+def rank_values(
+    groups: Sequence[Any], indices: Sequence[Any], scores: Sequence[Any], errors: Sequence[Any]
+) -> list[int | None]:
+    """1-based rank of each candidate within its group: highest score first, ties by candidate index, a
+    missing (None/NaN) score last; None where ``errors`` is set or ``indices`` is missing."""
+    ranked = [i for i in range(len(groups)) if is_missing(errors[i]) and not is_missing(indices[i])]
 
+    def key(i: int) -> tuple:
+        missing = is_missing(scores[i])
+        return groups[i], missing, 0.0 if missing else -float(scores[i]), indices[i]
 
-def _number(value: Any) -> float | None:
-    """A human score as float; None for a missing value; ValueError for anything else."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, str, np.number)):
-        raise ValueError(f"is not a number ({type(value).__name__})")
-    try:
-        number = float(value)
-    except ValueError:
-        raise ValueError(f"is not a number ({value!r})") from None
-    return None if math.isnan(number) else number
-
-
-def _as_list(value: Any) -> list:
-    """A candidates/human cell as a Python list; ValueError with the reason otherwise."""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"is not a JSON list ({err.msg} at column {err.colno})") from None
-    if isinstance(value, np.ndarray):
-        value = value.tolist()
-    if _missing(value):
-        raise ValueError("is missing")
-    if not isinstance(value, (list, tuple)):
-        raise ValueError(f"is not a list ({type(value).__name__})")
-    if not value:
-        raise ValueError("is an empty list")
-    return list(value)
-
-
-class _RowReader:
-    """Turns one input record into candidate rows; flags (or raises) row problems with file, line, field."""
-
-    def __init__(self, path, on_error: str, columns: dict[str, str | None], prefix: str) -> None:
-        self.path, self.on_error, self.col, self.prefix = path, on_error, columns, prefix
-        self.groups: dict[str, dict[str, Any]] = {}  # long layout: group key -> first row's fields
-        self.seen_ids: dict[str, int] = {}  # wide layout: id -> line
-
-    def flag(self, line: int, field: str, reason: str) -> str:
-        message = f"{self.path}: line {line}: field {field!r} {reason}"
-        if self.on_error == "raise":
-            raise InputError(message)
-        return message
-
-    def common(self, rec: dict[str, Any], position: int) -> tuple[dict[str, Any], str | None]:
-        line = int(rec.get("__line__", position + 1))
-        source, error = rec.get(self.col["source"]), None
-        if not isinstance(source, str) or not source.strip():
-            reason = "is empty" if source is None or isinstance(source, str) else "is not text"
-            error, source = self.flag(line, self.col["source"], reason), None
-        else:
-            source = self.prefix + source
-        reference = rec.get(self.col["reference"]) if self.col["reference"] else None
-        if _missing(reference):
-            reference = None
-        elif not isinstance(reference, str):
-            reference = str(reference)
-        return {"line": line, "source": source, "reference": reference}, error
-
-    def text_error(self, line: int, field: str, value: Any) -> str | None:
-        if isinstance(value, str):
-            return None
-        return self.flag(
-            line, field, "is null" if _missing(value) else f"is not text ({type(value).__name__})"
-        )
-
-    def human(self, line: int, field: str, value: Any) -> tuple[float | None, str | None]:
-        try:
-            return _number(value), None
-        except ValueError as err:
-            return None, self.flag(line, field, str(err))
-
-    def long_row(self, rec: dict[str, Any], position: int) -> list[dict[str, Any]]:
-        base, error = self.common(rec, position)
-        line, gid = base["line"], rec.get(self.col["group"])
-        if _missing(gid) or str(gid).strip() == "":
-            key, gid = f"__line{line}", None
-            error = error or self.flag(line, self.col["group"], "(group id) is empty")
-        else:
-            gid = key = str(gid)
-        group = self.groups.setdefault(key, {"position": len(self.groups), "count": 0, **base})
-        for field in ("source", "reference"):
-            if error is None and base[field] != group[field]:
-                reason = f"differs from the first row of group {gid!r} (line {group['line']})"
-                error = self.flag(line, self.col[field], reason)
-        cand = rec.get(self.col["candidate"])
-        error = error or self.text_error(line, self.col["candidate"], cand)
-        human, human_error = (
-            self.human(line, self.col["human"], rec.get(self.col["human"]))
-            if self.col["human"]
-            else (None, None)
-        )
-        group["count"] += 1
-        return [
-            {
-                **base,
-                "group_id": gid,
-                "group_position": group["position"],
-                "candidate_index": group["count"] - 1,
-                "candidate": cand if isinstance(cand, str) else None,
-                "human_score": human,
-                "error": error or human_error,
-            }
-        ]
-
-    def group_id(self, rec: dict[str, Any], line: int) -> str:
-        """The row's id from ``id_column``; an empty or repeated id is a file-level error (raised)."""
-        raw, column = rec.get(self.col["id"]), self.col["id"]
-        if _missing(raw) or str(raw).strip() == "":
-            raise InputError(f"{self.path}: line {line}: field {column!r} (id) is empty")
-        if str(raw) in self.seen_ids:
-            first = self.seen_ids[str(raw)]
-            raise InputError(
-                f"{self.path}: line {line}: duplicate id {str(raw)!r} in field {column!r} (first at line {first})"
-            )
-        self.seen_ids[str(raw)] = line
-        return str(raw)
-
-    def wide_row(self, rec: dict[str, Any], position: int) -> list[dict[str, Any]]:
-        base, error = self.common(rec, position)
-        line, field = base["line"], self.col["candidates"]
-        gid = self.group_id(rec, line) if self.col["id"] else str(position)
-        row = {**base, "group_id": gid, "group_position": position}
-        try:
-            cands = _as_list(rec.get(field))
-        except ValueError as err:
-            error = error or self.flag(line, field, str(err))
-            return [{**row, "candidate_index": None, "candidate": None, "human_score": None, "error": error}]
-        humans: list[Any] = [None] * len(cands)
-        if self.col["human"]:
-            try:
-                humans = _as_list(rec.get(self.col["human"]))
-                if len(humans) != len(cands):
-                    raise ValueError(f"has {len(humans)} scores for {len(cands)} candidates")
-            except ValueError as err:
-                error, humans = error or self.flag(line, self.col["human"], str(err)), [None] * len(cands)
-        out = []
-        for index, (cand, value) in enumerate(zip(cands, humans, strict=True)):
-            item_error = error or self.text_error(line, f"{field}[{index}]", cand)
-            human, human_error = self.human(line, f"{self.col['human']}[{index}]", value)
-            out.append(
-                {
-                    **row,
-                    "candidate_index": index,
-                    "candidate": cand if isinstance(cand, str) else None,
-                    "human_score": human,
-                    "error": item_error or human_error,
-                }
-            )
-        return out
-
-
-def read_candidates(
-    records: list[dict[str, Any]] | pd.DataFrame,
-    path: str | Path = "<input>",
-    *,
-    source_column: str = "source",
-    candidates_column: str = "candidates",
-    group_column: str | None = None,
-    candidate_column: str = "candidate",
-    reference_column: str | None = None,
-    human_column: str | None = None,
-    id_column: str | None = None,
-    prefix: str = "",
-    on_error: str = "flag",
-) -> pd.DataFrame:
-    """Validate candidate rows into one row per candidate (columns :data:`BASE_COLUMNS`, ``human_score``,
-    ``error``). ``group_column`` given means the long layout, else the wide one; ``prefix`` is prepended to
-    each source (e.g. ``"summarize: "``); ``on_error`` is ``"flag"`` or ``"raise"``."""
-    if on_error not in ("flag", "raise"):
-        raise ValueError(f"on_error must be 'flag' or 'raise', got {on_error!r}")
-    if isinstance(records, pd.DataFrame):
-        records = records.to_dict("records")
-    long = group_column is not None
-    columns = {
-        "source": source_column,
-        "reference": reference_column,
-        "human": human_column,
-        "group": group_column,
-        "candidate": candidate_column if long else None,
-        "candidates": None if long else candidates_column,
-        "id": None if long else id_column,
-    }
-    for name, column in columns.items():
-        if column:
-            require_column(path, records, column, f"{name}_column")
-    reader = _RowReader(path, on_error, columns, prefix)
-    read = reader.long_row if long else reader.wide_row
-    out = [row for position, rec in enumerate(records) for row in read(rec, position)]
-    frame = pd.DataFrame(out, columns=[*BASE_COLUMNS, "human_score", "error"])
-    frame["candidate_index"] = frame["candidate_index"].astype("Int64")
-    frame["human_score"] = frame["human_score"].astype("Float64")
-    frame["error"] = frame["error"].astype(object).where(frame["error"].notna(), None)
-    return frame
-
-
-def rank_within_groups(frame: pd.DataFrame, score_column: str = "score") -> pd.Series:
-    """1-based rank per group, highest score first; ties by candidate index; NaN last; error rows NA."""
-    ok = frame["error"].isna() & frame["candidate_index"].notna()
-    part = frame.loc[ok, ["group_position", "candidate_index"]].copy()
-    scores = pd.to_numeric(frame.loc[ok, score_column], errors="coerce").astype(float)
-    part["_nan"], part["_neg"] = scores.isna(), -scores.fillna(0.0)
-    part = part.sort_values(["group_position", "_nan", "_neg", "candidate_index"], kind="stable")
-    ranks = pd.Series(pd.NA, index=frame.index, dtype="Int64")
-    ranks.loc[part.index] = part.groupby("group_position").cumcount().to_numpy() + 1
+    ranks: list[int | None] = [None] * len(groups)
+    for _, members in groupby(sorted(ranked, key=key), key=lambda i: groups[i]):
+        for rank, i in enumerate(members, start=1):
+            ranks[i] = rank
     return ranks
 
 
+def rank_within_groups(frame: pd.DataFrame, score_column: str = "score") -> pd.Series:
+    """:func:`rank_values` of a candidate frame (columns ``group_position``, ``candidate_index``, ``error``
+    and ``score_column``), as an ``Int64`` series on the frame's index."""
+    scores = pd.to_numeric(frame[score_column], errors="coerce").astype(float)
+    ranks = rank_values(
+        frame["group_position"].tolist(),
+        frame["candidate_index"].tolist(),
+        scores.tolist(),
+        frame["error"].tolist(),
+    )
+    return pd.Series(ranks, index=frame.index, dtype="Int64")
+
+
+def _nan_to_none(record: RerankRecord) -> None:
+    """NaN scores (non-finite logits) are written as nulls."""
+    for f in fields(record):
+        value = getattr(record, f.name)
+        if isinstance(value, float) and math.isnan(value):
+            setattr(record, f.name, None)
+
+
 def score_candidates(
-    frame: pd.DataFrame,
+    rows: list[CandidateRow],
     model: torch.nn.Module,
     tokenizer,
-    *,
-    rank_by: str = "src->hyp",
-    score: str = "mean_logprob",
-    directions: tuple[str, ...] | list[str] = ("src->hyp",),
-    aggregate: str = "mean",
-    **score_kwargs: Any,
-) -> pd.DataFrame:
-    """Score every valid candidate (always ``src->hyp``, plus ``directions``), rank by ``rank_by``.
+    options: ScoreOptions | None = None,
+    max_source_length: int | None = None,
+) -> list[RerankRecord]:
+    """Score every valid candidate (:attr:`ScoreOptions.run_directions`: always ``src->hyp``), rank by
+    ``options.rank_by``; one :class:`RerankRecord` per row, flagged rows unscored and unranked.
 
-    Adds ``num_tokens``, ``sum_logprob``, ``mean_logprob``, ``penalised_logprob``, ``token_logprobs`` and
-    ``nonfinite`` (of ``src->hyp``), ``score_<direction>`` per direction (``score_src_hyp``,
-    ``score_ref_hyp``, ``score_hyp_ref``, ``score_f``: the ``score`` statistic), ``score`` (the one ranked
-    by) and ``rank``. ``score_kwargs`` go to :func:`t5score.engine.forced.score_pairs`.
+    Fills ``num_tokens``, ``sum_logprob``, ``mean_logprob``, ``penalised_logprob``, ``token_logprobs`` and
+    ``nonfinite`` (of ``src->hyp``), ``score_<direction>`` per direction (the ``options.score``
+    statistic), ``score`` (the one ranked by) and ``rank``. Groups must be whole in ``rows``.
     """
-    wanted = list(dict.fromkeys(["src->hyp", *directions, rank_by]))
-    if any(d not in DIRECTIONS for d in wanted):
-        raise ValueError(f"directions must be among {DIRECTIONS}, got {wanted}")
-    if any(d != "src->hyp" for d in wanted) and frame["reference"].isna().all():
-        raise ValueError(f"directions {wanted} need references, and no row has one (set reference_column)")
-    frame = frame.copy()
-    ok = frame["error"].isna() & frame["candidate_index"].notna()
-    rows = frame.loc[ok]
-    result = score_directions(
-        model,
-        tokenizer,
-        rows["candidate"].tolist(),
-        sources=rows["source"].tolist(),
-        references=rows["reference"].tolist(),
-        directions=tuple(wanted),
-        score=score,
-        aggregate=aggregate,
-        **score_kwargs,
+    options = options or ScoreOptions()
+    wanted = options.run_directions
+    records = [RerankRecord(**asdict(row)) for row in rows]
+    todo = [r for r in records if r.error is None and r.candidate_index is not None]
+    if todo and any(d != "src->hyp" for d in wanted) and all(r.reference is None for r in records):
+        raise ValueError(
+            f"directions {list(wanted)} need references, and no row has one (set reference_column)"
+        )
+    if todo:
+        result = score_directions(
+            model,
+            tokenizer,
+            [r.candidate for r in todo],
+            sources=[r.source for r in todo],
+            references=[r.reference for r in todo],
+            options=replace(options, directions=wanted),
+            max_source_length=max_source_length,
+        )
+        for k, record in enumerate(todo):
+            fill_from_pair(record, result["src->hyp"].pairs[k][0])
+            for d in wanted:
+                setattr(record, direction_column(d), result[d].scores[k])
+            record.score = getattr(record, direction_column(options.rank_by))
+            _nan_to_none(record)
+    ranks = rank_values(
+        [r.group_position for r in records],
+        [r.candidate_index for r in records],
+        [r.score for r in records],
+        [r.error for r in records],
     )
-    pairs = [p[0] for p in result["src->hyp"].pairs]
-    columns: dict[str, list] = {
-        "num_tokens": [p.num_tokens for p in pairs],
-        "sum_logprob": [p.sum_logprob for p in pairs],
-        "mean_logprob": [p.mean_logprob for p in pairs],
-        "penalised_logprob": [p.penalised_logprob for p in pairs],
-        "token_logprobs": [p.token_logprobs for p in pairs],
-        "nonfinite": [p.nonfinite for p in pairs],
-    }
-    columns |= {_slug(d): result[d].scores for d in wanted}
-    dtypes = {"num_tokens": "Int64", "token_logprobs": object, "nonfinite": "boolean"}
-    for name, values in columns.items():
-        frame[name] = pd.Series([None] * len(frame), index=frame.index, dtype=dtypes.get(name, "Float64"))
-        frame.loc[ok, name] = pd.Series(values, index=rows.index, dtype=dtypes.get(name, "Float64"))
-    frame["score"] = frame[_slug(rank_by)]
-    frame["rank"] = rank_within_groups(frame, "score")
-    return frame
+    for record, rank in zip(records, ranks, strict=True):
+        record.rank = rank
+    return records
 
 
 def rerank(
-    frame: pd.DataFrame, model: torch.nn.Module, tokenizer, **kwargs: Any
+    rows: list[CandidateRow],
+    model: torch.nn.Module,
+    tokenizer,
+    options: ScoreOptions | None = None,
+    max_source_length: int | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Score and rank the candidates of :func:`read_candidates`, add ROUGE vs the reference, summarize.
+    """Score and rank the candidates of :func:`~t5score.data.candidates.read_candidates`, add ROUGE vs the
+    reference, summarize.
 
-    ``kwargs`` go to :func:`score_candidates`. Returns the per-candidate frame and the summary of
-    :func:`t5score.scoring.meta_evaluation.meta_evaluate`.
+    Returns the per-candidate frame (the columns of :class:`RerankRecord`, then ``rouge1/2/L``) and the
+    summary of :func:`t5score.scoring.meta_evaluation.meta_evaluate` with ``rank_by`` and ``score``.
     """
-    scored = add_rouge(score_candidates(frame, model, tokenizer, **kwargs))
+    options = options or ScoreOptions()
+    records = score_candidates(rows, model, tokenizer, options, max_source_length)
+    scored = add_rouge_columns(records_frame(records, RerankRecord), "candidate", "reference")
     summary = meta_evaluate(scored)
-    summary["rank_by"] = kwargs.get("rank_by", "src->hyp")
-    summary["score"] = kwargs.get("score", "mean_logprob")
+    summary["rank_by"], summary["score"] = options.rank_by, options.score
     return scored, summary

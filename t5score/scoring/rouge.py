@@ -2,13 +2,18 @@
 
 ``rouge_score``'s default tokenizer lowercases and keeps only ``[a-z0-9]`` runs, so text in other scripts
 scores 0 against anything; numbers are F1 in [0, 1], not percentages. ``rougeL`` is sentence-level LCS
-(not ``rougeLsum``).
+(not ``rougeLsum``). :func:`add_rouge_columns` adds the three columns to a run's table (predictions vs
+targets, candidates vs references).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
+
+import pandas as pd
+
+from t5score.data.values import is_missing
 
 ROUGE_KEYS = ("rouge1", "rouge2", "rougeL")
 
@@ -45,7 +50,7 @@ def rouge_scores(
     scorer = _scorer(tuple(keys), use_stemmer)
     out: list[dict[str, float | None]] = []
     for i, (pred, ref) in enumerate(zip(predictions, references, strict=True)):
-        if _missing(pred) or _missing(ref):
+        if is_missing(pred) or is_missing(ref):
             out.append(dict.fromkeys(keys))
             continue
         if not isinstance(pred, str) or not isinstance(ref, str):
@@ -57,10 +62,12 @@ def rouge_scores(
     return out
 
 
-def _missing(value: object) -> bool:
-    """None, NaN or pandas' NA."""
-    if value is None or isinstance(value, str):
-        return value is None
-    import pandas as pd
-
-    return bool(pd.isna(value)) if pd.api.types.is_scalar(value) else False
+def add_rouge_columns(frame: pd.DataFrame, prediction: str, reference: str) -> pd.DataFrame:
+    """Copy of ``frame`` with ``rouge1``/``rouge2``/``rougeL`` F1 (``Float64``) of column ``prediction``
+    against column ``reference``; null where either is missing or the row's ``error`` is set."""
+    frame = frame.copy()
+    ok = frame["error"].isna()
+    scores = rouge_scores(frame[prediction].where(ok, None).tolist(), frame[reference].tolist())
+    for key in ROUGE_KEYS:
+        frame[key] = pd.Series([s[key] for s in scores], index=frame.index, dtype="Float64")
+    return frame

@@ -11,6 +11,7 @@ import torch
 
 from t5score.engine.forced import score_pairs
 from t5score.scoring.directions import score_directions
+from t5score.scoring.options import ScoreOptions
 from tests.helpers.tiny_models import make_tiny_model, make_tiny_tokenizer
 
 # initializer factors that keep logits moderate (sums of tens of nats) so float32 sums agree within 1e-4
@@ -304,9 +305,9 @@ def test_directions_against_forward_passes(setup):
             hyps,
             sources=srcs,
             references=refs,
-            directions=("src->hyp", "ref->hyp", "hyp->ref", "F"),
-            aggregate=agg,
-            max_tokens_per_batch=30,
+            options=ScoreOptions(
+                directions=("src->hyp", "ref->hyp", "hyp->ref", "F"), aggregate=agg, max_tokens_per_batch=30
+            ),
         )
         for i, hyp in enumerate(hyps):
             assert out["src->hyp"].scores[i] == pytest.approx(mean_lp(srcs[i], hyp), abs=1e-5)
@@ -323,7 +324,7 @@ def test_directions_against_forward_passes(setup):
             )
             assert len(out["ref->hyp"].pairs[i]) == len(rs)
     with pytest.raises(ValueError, match="directions must be among"):
-        score_directions(model, tok, hyps, sources=srcs, directions=("hyp->src",))
+        score_directions(model, tok, hyps, sources=srcs, options=ScoreOptions(directions=("hyp->src",)))
     with pytest.raises(ValueError, match="need one reference entry"):
-        score_directions(model, tok, hyps, sources=srcs, directions=("F",))
+        score_directions(model, tok, hyps, sources=srcs, options=ScoreOptions(directions=("F",)))
     assert not math.isnan(out["F"].scores[0])

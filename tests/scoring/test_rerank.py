@@ -12,9 +12,12 @@ import torch
 from rouge_score import rouge_scorer
 from scipy import stats
 
+from t5score.data.candidates import candidates_frame, read_candidates
 from t5score.data.io import read_records
+from t5score.records import RerankRecord
 from t5score.scoring.meta_evaluation import group_correlations, meta_evaluate
-from t5score.scoring.rerank import rank_within_groups, read_candidates, rerank
+from t5score.scoring.options import ScoreOptions
+from t5score.scoring.rerank import rank_values, rank_within_groups, rerank, score_candidates
 from tests.helpers.tiny_models import make_tiny_model, make_tiny_tokenizer
 
 WIDE = [
@@ -63,14 +66,16 @@ def test_wide_layout_from_each_file_type(tmp_path, fmt):
         df.assign(candidates=df["candidates"].map(json.dumps), human=df["human"].map(json.dumps)).to_csv(
             path, index=False
         )
-    frame = read_candidates(
-        read_records(path), path, id_column="id", reference_column="reference", human_column="human"
+    frame = candidates_frame(
+        read_candidates(
+            read_records(path), path, id_column="id", reference_column="reference", human_column="human"
+        )
     )
     _check_frame(frame)
     assert frame["source"].iloc[0] == WIDE[0]["source"]
     # a DataFrame works too, with a prefix
-    frame = read_candidates(
-        df, id_column="id", reference_column="reference", human_column="human", prefix="p: "
+    frame = candidates_frame(
+        read_candidates(df, id_column="id", reference_column="reference", human_column="human", prefix="p: ")
     )
     _check_frame(frame)
     assert frame["source"].iloc[-1] == "p: open a new file"
@@ -86,7 +91,9 @@ def test_long_layout_groups_in_order_and_checks_consistency():
         {"g": "y", "source": "s2", "cand": None, "h": 1},
         {"g": "y", "source": "s2", "cand": "six", "h": "high"},
     ]
-    frame = read_candidates(records, "long.csv", group_column="g", candidate_column="cand", human_column="h")
+    frame = candidates_frame(
+        read_candidates(records, "long.csv", group_column="g", candidate_column="cand", human_column="h")
+    )
     assert len(frame) == len(records)  # nothing dropped
     assert [None if pd.isna(g) else g for g in frame["group_id"]] == ["x", "y", "x", "x", None, "y", "y"]
     assert frame["group_position"].tolist() == [0, 1, 0, 0, 2, 1, 1]
@@ -122,7 +129,7 @@ def test_malformed_candidate_lists(value, message):
     expected = f"in.jsonl: line 7: field {message}"
     with pytest.raises(ValueError, match=re.escape(expected)):
         read_candidates(records, "in.jsonl", on_error="raise")
-    frame = read_candidates(records, "in.jsonl")  # default: flag the row, keep it
+    frame = candidates_frame(read_candidates(records, "in.jsonl"))  # default: flag the row, keep it
     assert set(frame["group_position"]) == {0, 1}
     assert frame["error"].iloc[0] is None
     bad = frame[frame["group_position"] == 1]
@@ -137,7 +144,7 @@ def test_other_row_problems_are_flagged():
         {"source": "s", "candidates": ["a", "b"], "h": [1]},
         {"source": 3, "candidates": ["a"], "h": [1]},
     ]
-    frame = read_candidates(records, "f.jsonl", human_column="h")
+    frame = candidates_frame(read_candidates(records, "f.jsonl", human_column="h"))
     assert frame["error"].tolist() == [
         "f.jsonl: line 1: field 'source' is empty",
         "f.jsonl: line 1: field 'source' is empty",
@@ -179,10 +186,10 @@ def model_and_tokenizer(request, tmp_path_factory):
 @pytest.mark.parametrize("score", ["mean_logprob", "sum_logprob"])
 def test_ranking_matches_scores_from_hugging_face(model_and_tokenizer, score):
     model, tok = model_and_tokenizer
-    frame = read_candidates(WIDE, id_column="id", reference_column="reference", human_column="human")
-    out, summary = rerank(frame, model, tok, score=score, max_tokens_per_batch=64)
+    rows = read_candidates(WIDE, id_column="id", reference_column="reference", human_column="human")
+    out, summary = rerank(rows, model, tok, ScoreOptions(score=score, max_tokens_per_batch=64))
     expected_scores = []
-    for row in frame.itertuples():
+    for row in rows:
         x = tok(row.source, return_tensors="pt")
         y = tok(text_target=row.candidate, return_tensors="pt").input_ids
         with torch.no_grad():
@@ -205,9 +212,9 @@ def test_ranking_matches_scores_from_hugging_face(model_and_tokenizer, score):
 def test_flagged_rows_pass_through_rerank_unscored(model_and_tokenizer):
     model, tok = model_and_tokenizer
     records = [*WIDE, {"source": "s", "candidates": []}, {"source": "s", "candidates": ["close", None]}]
-    frame = read_candidates(records, "in.jsonl", reference_column="reference")
-    out, summary = rerank(frame, model, tok)
-    assert len(out) == len(frame) == 9 + 1 + 2
+    rows = read_candidates(records, "in.jsonl", reference_column="reference")
+    out, summary = rerank(rows, model, tok)
+    assert len(out) == len(rows) == 9 + 1 + 2
     bad = out["error"].notna()
     assert bad.sum() == 2 and out.loc[bad, "rank"].isna().all() and out.loc[bad, "score"].isna().all()
     assert out.loc[~bad, "rank"].notna().all()
@@ -216,18 +223,20 @@ def test_flagged_rows_pass_through_rerank_unscored(model_and_tokenizer):
 
 def test_rerank_other_directions_need_references(model_and_tokenizer):
     model, tok = model_and_tokenizer
-    frame = read_candidates(WIDE, reference_column="reference")
-    out, _ = rerank(frame, model, tok, rank_by="F", directions=("ref->hyp", "hyp->ref"))
+    rows = read_candidates(WIDE, reference_column="reference")
+    out, _ = rerank(rows, model, tok, ScoreOptions(rank_by="F", directions=("ref->hyp", "hyp->ref")))
     f = (out["score_ref_hyp"].astype(float) + out["score_hyp_ref"].astype(float)) / 2
     assert np.allclose(out["score_f"].astype(float), f) and out["score"].equals(out["score_f"])
     with pytest.raises(ValueError, match="need references"):
-        rerank(read_candidates(WIDE), model, tok, rank_by="ref->hyp")
+        rerank(read_candidates(WIDE), model, tok, ScoreOptions(rank_by="ref->hyp"))
 
 
 def test_meta_evaluation_against_rouge_score_and_scipy():
     scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
     rng = np.random.default_rng(0)
-    frame = read_candidates(WIDE, id_column="id", reference_column="reference", human_column="human")
+    frame = candidates_frame(
+        read_candidates(WIDE, id_column="id", reference_column="reference", human_column="human")
+    )
     frame["score"] = rng.normal(size=len(frame))
     frame.loc[frame["group_id"] == "b", "human_score"] = 1.0  # constant: correlation undefined, skipped
     frame["rank"] = rank_within_groups(frame)
@@ -269,3 +278,36 @@ def test_group_correlations_tau_b_with_ties():
     got = group_correlations(df, "s", "r", group="g")
     assert got["kendall_tau"] == pytest.approx(stats.kendalltau(df["s"], df["r"], variant="b").statistic)
     assert got["spearman"] == pytest.approx(stats.spearmanr(df["s"], df["r"]).statistic)
+
+
+def test_score_candidates_gives_typed_records_batch_by_batch(model_and_tokenizer):
+    """Records out, flagged rows unscored; scoring whole groups in separate calls (as the CLI's batches do)
+    gives the same records as one call over everything."""
+    model, tok = model_and_tokenizer
+    records = [*WIDE, {"source": "s", "candidates": []}]
+    rows = read_candidates(records, "in.jsonl", id_column=None, reference_column="reference")
+    options = ScoreOptions(directions=("ref->hyp",), max_tokens_per_batch=64)
+    whole = score_candidates(rows, model, tok, options)
+    assert all(isinstance(r, RerankRecord) for r in whole) and [r.position for r in whole] == list(range(10))
+    flagged = whole[-1]
+    assert flagged.error and flagged.candidate_index is None
+    assert (flagged.num_tokens, flagged.score, flagged.rank, flagged.token_logprobs) == (None, None, None, [])
+    scored = [r for r in whole if r.error is None]
+    assert all(r.score == r.score_src_hyp and r.score_ref_hyp is not None for r in scored)
+    assert all(r.num_tokens == len(r.token_logprobs) and r.nonfinite is False for r in scored)
+    frame = candidates_frame(rows).assign(score=[r.score for r in whole])
+    assert rank_within_groups(frame).tolist() == [pd.NA if r.rank is None else r.rank for r in whole]
+    split = [
+        record
+        for group in sorted({r.group_position for r in rows})
+        for record in score_candidates([r for r in rows if r.group_position == group], model, tok, options)
+    ]
+    assert [(r.rank, r.num_tokens) for r in split] == [(r.rank, r.num_tokens) for r in whole]
+    assert [r.score for r in split] == pytest.approx([r.score for r in whole], abs=1e-5, nan_ok=False)
+
+
+def test_rank_values_on_plain_values():
+    ranks = rank_values(
+        [0, 0, 0, 1, 1], [0, 1, 2, 0, None], [-1.0, None, -1.0, float("nan"), 3.0], [None] * 5
+    )
+    assert ranks == [1, 3, 2, 1, None]

@@ -10,7 +10,7 @@ import pytest
 from rouge_score import rouge_scorer
 
 import t5score.scoring.rouge
-from t5score.scoring.rouge import rouge_scores
+from t5score.scoring.rouge import ROUGE_KEYS, add_rouge_columns, rouge_scores
 
 PREDS = ["the cats were running home", "", "a completely different sentence", "Dogs barked loudly."]
 REFS = ["the cat ran home quickly", "something", "a different sentence entirely", "the dog barks loud"]
@@ -44,3 +44,28 @@ def test_missing_values_give_none_and_bad_input_is_clear():
 
 def test_docstring_example():
     assert doctest.testmod(t5score.scoring.rouge).failed == 0
+
+
+def test_add_rouge_columns_for_predictions_and_candidates():
+    """One column-adding function serves predict (prediction vs target) and rerank (candidate vs reference):
+    values from rouge_score directly, null where a side is missing or the row is flagged; input untouched."""
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+    frame = pd.DataFrame(
+        {
+            "prediction": [PREDS[0], None, PREDS[2], PREDS[3]],
+            "target": [REFS[0], REFS[1], None, REFS[3]],
+            "error": [None, None, None, "bad row"],
+        },
+        index=[10, 11, 12, 13],
+    )
+    out = add_rouge_columns(frame, "prediction", "target")
+    assert list(frame.columns) == ["prediction", "target", "error"]  # a copy
+    assert list(out.columns) == ["prediction", "target", "error", *ROUGE_KEYS]
+    assert list(out.index) == [10, 11, 12, 13]
+    for key in ROUGE_KEYS:
+        assert str(out[key].dtype) == "Float64"
+        assert out[key].iloc[0] == pytest.approx(scorer.score(REFS[0], PREDS[0])[key].fmeasure)
+        assert out[key].iloc[1:].isna().all()
+    renamed = frame.rename(columns={"prediction": "candidate", "target": "reference"})
+    again = add_rouge_columns(renamed, "candidate", "reference")
+    assert again[list(ROUGE_KEYS)].equals(out[list(ROUGE_KEYS)])

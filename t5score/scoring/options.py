@@ -1,0 +1,71 @@
+"""How to score, declared and validated once: :class:`ScoreOptions`.
+
+``t5score score`` and ``t5score rerank`` take their ``--model.*`` defaults from it and build one when they
+start; :func:`t5score.scoring.directions.score_directions` and
+:func:`t5score.scoring.rerank.score_candidates` take it whole.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from t5score.engine.forced import SCORE_FIELDS
+from t5score.engine.options import ENGINES
+
+DIRECTIONS = ("src->hyp", "ref->hyp", "hyp->ref", "F")
+AGGREGATES = ("mean", "max")
+
+
+@dataclass
+class ScoreOptions:
+    """BARTScore-style scoring options; invalid values raise one ValueError naming each problem.
+
+    ``directions`` are the directions to compute (:data:`DIRECTIONS`); ``score`` the pair statistic they
+    hold (:data:`SCORE_FIELDS`); ``aggregate`` how several references per row combine; ``rank_by`` the
+    direction a rerank ranks by. The rest goes to :func:`t5score.engine.forced.score_pairs`.
+    """
+
+    directions: tuple[str, ...] = ("src->hyp",)
+    score: str = "mean_logprob"
+    aggregate: str = "mean"
+    include_eos: bool = True
+    alpha: float = 1.0
+    max_target_length: int | None = None
+    max_tokens_per_batch: int = 8192
+    engine: str = "auto"
+    rank_by: str = "src->hyp"
+
+    def __post_init__(self) -> None:
+        self.directions = tuple(dict.fromkeys(self.directions))
+        problems = []
+        unknown = [d for d in self.directions if d not in DIRECTIONS]
+        if unknown:
+            problems.append(f"directions must be among {DIRECTIONS}, got {unknown}")
+        if self.rank_by not in DIRECTIONS:
+            problems.append(f"rank_by must be one of {DIRECTIONS}, got {self.rank_by!r}")
+        if self.score not in SCORE_FIELDS:
+            problems.append(f"score must be one of {SCORE_FIELDS}, got {self.score!r}")
+        if self.aggregate not in AGGREGATES:
+            problems.append(f"aggregate must be one of {AGGREGATES}, got {self.aggregate!r}")
+        if self.engine not in ENGINES:
+            problems.append(f"engine must be one of {ENGINES}, got {self.engine!r}")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    @property
+    def run_directions(self) -> tuple[str, ...]:
+        """What a ``score`` or ``rerank`` run computes: ``src->hyp`` (its pair gives the token columns),
+        then ``directions`` and ``rank_by``."""
+        return tuple(dict.fromkeys(["src->hyp", *self.directions, self.rank_by]))
+
+    def score_pairs_kwargs(self, max_source_length: int | None = None) -> dict[str, Any]:
+        """The keyword arguments of :func:`t5score.engine.forced.score_pairs` these options set."""
+        return {
+            "include_eos": self.include_eos,
+            "alpha": self.alpha,
+            "max_source_length": max_source_length,
+            "max_target_length": self.max_target_length,
+            "max_tokens_per_batch": self.max_tokens_per_batch,
+            "engine": self.engine,
+        }
