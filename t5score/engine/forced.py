@@ -142,7 +142,8 @@ def score_pairs(
         ):
             shared = scorer.window_context(window, encoder_states) if reuse_encoder else None
             for batch in batches:
-                scorer.score_batch(batch, window, shared)
+                for part in scorer.parts(batch):
+                    scorer.score_batch(part, window, shared)
     return _pair_scores(work, scorer.results, pair_source_index, bos, include_eos, alpha)
 
 
@@ -154,6 +155,19 @@ class _Scorer:
         self.work, self.ids, self.top_k = work, ids, top_k
         self.device = next(model.parameters()).device
         self.results: list[list | None] = [None] * len(work.item_src)  # per item: ITEM_COLUMNS lists
+
+    def parts(self, batch: list[int]) -> list[list[int]]:
+        """``batch`` itself, or for a decoder that must not see padded targets (``equal_lengths``), its runs
+        of equal target length (a batch is sorted by target length)."""
+        if not getattr(self.decoder, "equal_lengths", False):
+            return [batch]
+        runs: list[list[int]] = []
+        for w in batch:
+            if runs and len(self.work.tgt_ids[runs[-1][0]]) == len(self.work.tgt_ids[w]):
+                runs[-1].append(w)
+            else:
+                runs.append([w])
+        return runs
 
     def encode(self, sources: list[int]):
         """The decoder context of the distinct ``sources``, encoded here (one row each)."""

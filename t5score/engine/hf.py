@@ -17,13 +17,41 @@ so the scoring loop does not care which runs:
   in chunks (``vocab_size`` sizes them), so padding never reaches the output layer.
 
 Here the context is the encoder states themselves and ``positions`` already returns logits.
+
+Two families need more than the plain batched forward to give the numbers of their own forward on each
+pair alone: FSMT builds its causal (and target padding) mask only when it is given ``input_ids`` with
+``use_cache=False``, so it gets them (the encoder still does not run: its states are passed); ProphetNet's
+decoder gives position ``t`` other values when the target is longer (its n-gram streams), so its targets are
+batched only with targets of their own length (:attr:`HFForcedDecoder.equal_lengths`), never padded.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from transformers import DynamicCache, EncoderDecoderCache
 from transformers.modeling_outputs import BaseModelOutput
+
+# model types whose decoder output at a position depends on the target's padded length
+LENGTH_DEPENDENT = frozenset({"prophetnet"})
+# model types that build their decoder's causal mask only when given input_ids (and use_cache=False)
+CAUSAL_FROM_INPUT_IDS = frozenset({"fsmt"})
+
+
+@dataclass
+class EncoderOutput(BaseModelOutput):
+    """Encoder states as every seq2seq forward reads them: a :class:`BaseModelOutput` (T5 and others re-wrap
+    anything else) whose ``router_logits`` is empty, which the mixture-of-experts forwards
+    (SwitchTransformers, NLLB-MoE) read from their encoder's output."""
+
+    router_logits: tuple[torch.Tensor, ...] | None = None
+
+
+def encoder_output(model: torch.nn.Module, hidden: torch.Tensor) -> EncoderOutput:
+    """Encoder states ``hidden`` ``[B, S, D]`` wrapped for ``model(encoder_outputs=...)`` (any family)."""
+    return EncoderOutput(last_hidden_state=hidden)
+
 
 HFContext = tuple[torch.Tensor, torch.Tensor]  # encoder states [B, S, D], mask [B, S]
 
@@ -61,7 +89,11 @@ class HFForcedDecoder:
 
     def __init__(self, model: torch.nn.Module):
         self.model = model
-        self.vocab_size = model.config.vocab_size
+        head = model.get_output_embeddings()  # sizes the output chunks (FSMT: its target vocabulary)
+        self.vocab_size = head.weight.shape[0] if head is not None else model.config.vocab_size
+        model_type = getattr(model.config, "model_type", None)
+        self.equal_lengths = model_type in LENGTH_DEPENDENT  # batch only targets of one length
+        self.causal_from_input_ids = model_type in CAUSAL_FROM_INPUT_IDS
 
     def context(self, hidden: torch.Tensor, mask: torch.Tensor) -> HFContext:
         return hidden, mask
@@ -73,11 +105,13 @@ class HFForcedDecoder:
     def positions(self, ctx: HFContext, decoder_input_ids: torch.Tensor) -> torch.Tensor:
         """Logits ``[N * T, V]`` of every decoder position."""
         hidden, mask = ctx
+        extra = {"input_ids": decoder_input_ids} if self.causal_from_input_ids else {}  # (masks only)
         out = self.model(
-            encoder_outputs=BaseModelOutput(last_hidden_state=hidden),
+            encoder_outputs=encoder_output(self.model, hidden),
             attention_mask=mask,
             decoder_input_ids=decoder_input_ids,
             use_cache=False,
+            **extra,
         )
         return out.logits.flatten(0, 1)
 

@@ -1,5 +1,6 @@
-"""Fast T5-family kernels (T5, T5 v1.1 / Flan-T5, mT5): the decoder of ``T5ForConditionalGeneration``
-recomputed from the model's own weights, with less work than the generic Hugging Face forward.
+"""Fast T5-family kernels (T5, T5 v1.1 / Flan-T5, mT5): the decoder of ``T5ForConditionalGeneration`` and
+``MT5ForConditionalGeneration`` recomputed from the model's own weights, with less work than the generic
+Hugging Face forward.
 
 * fused query/key/value (and gated feed-forward) weights: fewer, larger matrix products; the
   cross-attention keys and values of all layers projected in one product (:func:`cross_kv`);
@@ -27,14 +28,39 @@ import torch.nn.functional as F
 PACKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> (weights key, prepared weights)
 
 
+def _classes() -> dict[type, Callable[[object], bool]]:
+    """The model classes whose decoder these kernels reproduce, each with its output scaling: whether its
+    forward multiplies the last decoder states by ``d_model ** -0.5`` before the output layer. T5 (and
+    T5 v1.1 / Flan-T5) read ``config.scale_decoder_outputs`` (True unless the checkpoint says
+    ``tie_word_embeddings: false``); mT5 never rescales (``MT5Config`` forces ``tie_word_embeddings=True``
+    while ``MT5ForConditionalGeneration.forward`` has no rescaling). Other T5 variants are not admitted:
+    UMT5 has a position bias per layer, LongT5 another encoder, SwitchTransformers experts; they run
+    through the model's own forward."""
+    from transformers import MT5ForConditionalGeneration, T5ForConditionalGeneration
+
+    return {
+        T5ForConditionalGeneration: lambda cfg: bool(cfg.scale_decoder_outputs),
+        MT5ForConditionalGeneration: lambda cfg: False,
+    }
+
+
+def scales_output(model: torch.nn.Module) -> bool:
+    """Whether ``model``'s own forward rescales the decoder output (see :func:`_classes`); a ValueError for a
+    model these kernels do not reproduce."""
+    rule = _classes().get(type(model))
+    if rule is None:
+        raise ValueError(f"the fast T5 kernels do not reproduce {type(model).__name__}")
+    return rule(model.config)
+
+
 def supports(model: torch.nn.Module) -> bool:
-    """True for T5/mT5 encoder-decoders in eval mode whose decoder this module reproduces (float32/bfloat16)."""
-    cfg = getattr(model, "config", None)
-    if getattr(cfg, "model_type", None) not in ("t5", "mt5") or model.training:
+    """True for T5 (T5 v1.1, Flan-T5) and mT5 models in eval mode (float32/bfloat16): exactly the classes
+    whose decoder this module reproduces, proven against their forward by the tests."""
+    if type(model) not in _classes() or model.training:
         return False  # (in training mode the model's own forward applies dropout; this step would not)
     if not all(hasattr(model, name) for name in ("decoder", "lm_head", "encoder")):
         return False
-    if getattr(cfg, "_attn_implementation", None) not in ("sdpa", "eager"):
+    if getattr(model.config, "_attn_implementation", None) not in ("sdpa", "eager"):
         return False
     return model.decoder.embed_tokens.weight.dtype in (torch.float32, torch.bfloat16)
 
@@ -138,7 +164,7 @@ def prepare(model: torch.nn.Module, pack: bool = True) -> dict:
             )
             cross_layers += [cross.k, cross.v]
     # the encoder states are projected once per batch (many rows): a plain product, no prepacking
-    scaled = getattr(cfg, "scale_decoder_outputs", cfg.tie_word_embeddings)
+    scaled = scales_output(model)  # as the model's own forward decides it
     prepared = {
         "layers": layers,
         "cross_kv": Fused(cross_layers, pack=False),
