@@ -63,18 +63,20 @@ class Spec:
     generation: dict = field(default_factory=dict)  # generation settings (may name tokens: "tok:<name>")
     extra: tuple[str, ...] = ()  # language tokens etc., after the words
     pad_last: bool = False  # Marian: "<pad>" is the last id
+    eos_lift: float = 2.0  # the EOS row of the output layer scaled by this (rows stop within a few steps)
+    pad_scale: float = 0.1  # the pad row scaled by this (Marian: kept, so only bad_words_ids bans it)
 
 
-def _t5(config: str, model: str, factor: float = 2.5, **kwargs) -> Spec:
+def _t5(config: str, model: str, factor: float = 2.5, eos_lift: float = 2.0, **kwargs) -> Spec:
     cfg = {**T5_SIZES, **T5_IDS, "initializer_factor": factor, **kwargs}
-    return Spec(config, model, T5_SPECIALS, "$A </s>", cfg)
+    return Spec(config, model, T5_SPECIALS, "$A </s>", cfg, eos_lift=eos_lift)
 
 
 def _bart(config: str, model: str, std: float = 0.6, specials=BART_SPECIALS, ids=BART_IDS, **kw) -> Spec:
-    generation = kw.pop("generation", {})
+    generation, lift = kw.pop("generation", {}), kw.pop("eos_lift", 2.0)
     template, extra = kw.pop("template", "$A </s>"), kw.pop("extra", ())
     cfg = {**BART_SIZES, **ids, "init_std": std, **kw}
-    return Spec(config, model, specials, template, cfg, generation, extra)
+    return Spec(config, model, specials, template, cfg, generation, extra, eos_lift=lift)
 
 
 T5GEMMA_MODULE = {
@@ -97,15 +99,16 @@ BLENDER_IDS = {"pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2, "decoder
 PEGASUS_IDS = {"pad_token_id": 0, "eos_token_id": 1, "decoder_start_token_id": 0}
 
 SPECS: dict[str, Spec] = {
-    "t5": _t5("T5Config", "T5ForConditionalGeneration"),
+    "t5": _t5("T5Config", "T5ForConditionalGeneration", eos_lift=3.0),
     "flan-t5": _t5(
         "T5Config",
         "T5ForConditionalGeneration",
         1.5,
         feed_forward_proj="gated-gelu",
         tie_word_embeddings=False,
+        eos_lift=4.0,
     ),
-    "mt5": _t5("MT5Config", "MT5ForConditionalGeneration", 1.5),
+    "mt5": _t5("MT5Config", "MT5ForConditionalGeneration", 1.5, eos_lift=4.0),
     "umt5": _t5("UMT5Config", "UMT5ForConditionalGeneration", 2.5),
     "longt5-local": _t5(
         "LongT5Config", "LongT5ForConditionalGeneration", 2.5, encoder_attention_type="local", local_radius=3
@@ -127,6 +130,7 @@ SPECS: dict[str, Spec] = {
         num_sparse_encoder_layers=1,
         num_sparse_decoder_layers=1,
         num_decoder_layers=2,
+        eos_lift=1.0,
     ),
     "t5gemma": Spec(
         "T5GemmaConfig",
@@ -154,6 +158,7 @@ SPECS: dict[str, Spec] = {
         template="$A </s> __java__",
         extra=("__java__", "__python__"),
         generation={**MAX, "forced_eos_token_id": 2},
+        eos_lift=1.5,
     ),
     "pegasus": _bart(
         "PegasusConfig",
@@ -178,6 +183,7 @@ SPECS: dict[str, Spec] = {
         ids={**PEGASUS_IDS, "bos_token_id": 2},
         attention_type="original_full",
         generation={**MAX, "num_beams": 5, "length_penalty": 0.8},
+        eos_lift=3.0,
     ),
     "marian": Spec(
         "MarianConfig",
@@ -187,6 +193,8 @@ SPECS: dict[str, Spec] = {
         {**BART_SIZES, "eos_token_id": 0, "init_std": 0.6, "scale_embedding": True},
         {**MAX, "num_beams": 4, "bad_words_ids": "pad"},
         pad_last=True,
+        eos_lift=1.0,
+        pad_scale=1.0,
     ),
     "m2m100": _bart(
         "M2M100Config",
@@ -246,6 +254,7 @@ SPECS: dict[str, Spec] = {
             **PROPHETNET_IDS,
         },
         {**MAX, "no_repeat_ngram_size": 3, "min_length": 4, "num_beams": 4, "length_penalty": 2.0},
+        eos_lift=4.0,
     ),
     "blenderbot": _bart(
         "BlenderbotConfig",
@@ -261,6 +270,7 @@ SPECS: dict[str, Spec] = {
         ids=BLENDER_IDS,
         template="$A __end__",
         generation={**CHAT, **MAX},
+        eos_lift=4.0,
     ),
     "fsmt": Spec(
         "FSMTConfig",
@@ -357,10 +367,10 @@ def make_family(name: str, seed: int = 0) -> tuple[torch.nn.Module, PreTrainedTo
     eos = eos[0] if isinstance(eos, list) else eos
     with torch.no_grad():  # EOS reachable (rows stop early), pad rarely chosen
         head = model.get_output_embeddings().weight
-        head[eos] *= 2.0
+        head[eos] *= spec.eos_lift
         pad = model.generation_config.pad_token_id
         if pad is not None and pad != eos:
-            head[pad] *= 0.1
+            head[pad] *= spec.pad_scale
     return model, tokenizer
 
 
