@@ -21,7 +21,7 @@ from t5score.data.rows import build_rows, plan_batches, rows_from_texts
 from t5score.engine.modeling import load_model_and_tokenizer
 from t5score.engine.options import DecodeOptions
 from t5score.records import PredictionRecord, SourceRow
-from t5score.runs.decode_rows import decode_rows
+from t5score.runs.decode_rows import decode_rows, resolve_generation_for
 
 
 class Predictor:
@@ -73,10 +73,13 @@ class Predictor:
         """Decode texts (or a DataFrame's ``source_column``) into records, in input order.
 
         ``options`` are those of :class:`t5score.engine.options.DecodeOptions` (``max_new_tokens``,
-        ``top_k``, ``capture``, ``num_samples``, ...). With references (``targets`` or ``target_column``) the records
-        also hold their teacher-forced scores.
+        ``top_k``, ``capture``, ``num_samples``, ``generation_config`` overrides, ``use_generation_config``,
+        ``forced_bos_token``...). The model's generation config is honoured as ``generate`` honours it;
+        settings greedy decoding ignores are named in one warning per call. With references (``targets`` or
+        ``target_column``) the records also hold their teacher-forced scores.
         """
         opts = DecodeOptions(**options)
+        generation = resolve_generation_for(self.model, self.tokenizer, opts, warn=True)
         rows = self._rows(data, source_column, target_column, id_column, targets, prefix)
         out: list[PredictionRecord] = []
         folder = Path(logits_dir) if logits_dir is not None else None
@@ -93,6 +96,7 @@ class Predictor:
                 folder,
                 index,
                 score_references=score_references,
+                generation=generation,
             )
             out.extend(records)
         if folder is not None:

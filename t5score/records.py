@@ -152,6 +152,9 @@ PredictionRecord = record_type(
         ("prediction", str | None, None),
         *TOKEN_LISTS,
         *TOPK_LISTS,
+        # after the generation config's logits processors: log-probability of each token (0 when forced)
+        ("token_processed_logprobs", list[float], EMPTY_LIST),
+        ("processor_changed_steps", int | None, None),  # steps where a processor changed the argmax
         *SEQUENCE_SCORES,
         "mean_entropy",
         ("max_entropy", float | None, None),

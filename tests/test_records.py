@@ -27,7 +27,8 @@ from t5score.scoring.rouge import ROUGE_KEYS
 
 README = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
 
-#: The columns as the files had them before the records were declared from shared column specs.
+#: The columns as the files had them before the records were declared from shared column specs (plus the
+#: generation-config columns after ``topk_logprobs``).
 PREDICTION_COLUMNS = [
     "position",
     "id",
@@ -39,6 +40,8 @@ PREDICTION_COLUMNS = [
     "top1_probs",
     "topk_ids",
     "topk_logprobs",
+    "token_processed_logprobs",
+    "processor_changed_steps",
     "num_tokens",
     "sum_logprob",
     "mean_logprob",

@@ -18,8 +18,10 @@ DEFAULT_MODEL = "default"
 @dataclass(frozen=True)
 class SpecialTokens:
     decoder_start_token_id: int
-    eos_token_id: int
+    eos_token_id: int  # the first of ``eos_token_ids``
     pad_token_id: int
+    eos_token_ids: tuple[int, ...] = ()  # every EOS id: a row stops at any of them
+    bos_token_id: int | None = None
 
 
 def _first_id(value: int | list[int] | None) -> int | None:
@@ -28,27 +30,38 @@ def _first_id(value: int | list[int] | None) -> int | None:
     return None if value is None else int(value)
 
 
+def _all_ids(value: int | list[int] | None) -> tuple[int, ...]:
+    if isinstance(value, (list, tuple)):
+        return tuple(int(v) for v in value)
+    return () if value is None else (int(value),)
+
+
 def special_tokens(model: torch.nn.Module) -> SpecialTokens:
     """The decoder start, EOS and pad ids of ``model``, from its generation config, then its config.
 
-    Works for T5/mT5/Flan-T5 (start = pad = 0, eos = 1) and BART (start = eos = 2, pad = 1) alike.
+    Works for T5/mT5/Flan-T5 (start = pad = 0, eos = 1) and BART (start = eos = 2, pad = 1) alike. As in
+    ``generate``, a missing decoder start falls back to the BOS id (T5Gemma-style configs), a missing pad
+    to the first EOS id, and an EOS list (``eos_token_id: [1, 107]``) keeps all its ids.
     """
     sources = [getattr(model, "generation_config", None), model.config]
 
-    def pick(name: str) -> int | None:
+    def pick(name: str) -> int | list[int] | None:
         for src in sources:
-            value = _first_id(getattr(src, name, None)) if src is not None else None
-            if value is not None:
+            value = getattr(src, name, None) if src is not None else None
+            if value is not None and (not isinstance(value, (list, tuple)) or value):
                 return value
         return None
 
-    start, eos, pad = pick("decoder_start_token_id"), pick("eos_token_id"), pick("pad_token_id")
-    if start is None or eos is None:
+    bos = _first_id(pick("bos_token_id"))
+    start = _first_id(pick("decoder_start_token_id"))
+    start = bos if start is None else start
+    eos_ids, pad = _all_ids(pick("eos_token_id")), _first_id(pick("pad_token_id"))
+    if start is None or not eos_ids:
         raise ValueError(
-            f"model config of {type(model).__name__} lacks decoder_start_token_id or eos_token_id; "
-            "set them in config.json or generation_config.json"
+            f"model config of {type(model).__name__} lacks decoder_start_token_id (or bos_token_id) or "
+            "eos_token_id; set them in config.json or generation_config.json"
         )
-    return SpecialTokens(start, eos, eos if pad is None else pad)
+    return SpecialTokens(start, eos_ids[0], eos_ids[0] if pad is None else pad, eos_ids, bos)
 
 
 def resolve_model_path(name_or_path: str | None) -> str:

@@ -38,11 +38,19 @@ class DecodeOptions:
     """How to decode; the fields are the ``--model.*`` options of ``t5score predict``.
 
     ``greedy_decode`` reads ``max_new_tokens``, ``top_k``, ``eos_check_every``, ``drop_finished``,
-    ``engine`` and ``compile``; the others (capture, samples, their seed) are the caller's: see
-    :func:`t5score.runs.decode_rows.decode_rows` and :meth:`sampling`.
+    ``engine``, ``compile`` and the generation settings (:mod:`t5score.engine.processors`); the others
+    (capture, samples, their seed) are the caller's: see :func:`t5score.runs.decode_rows.decode_rows` and
+    :meth:`sampling`.
+
+    ``max_new_tokens`` ``None``: the generation config's ``max_new_tokens``, else its ``max_length - 1``,
+    else 64. ``generation_config``: overrides of the model's generation config, as ``generate`` takes them
+    (``{"no_repeat_ngram_size": 0}``); ``use_generation_config=False`` decodes from the raw model alone
+    (only its special tokens; overrides still apply); ``forced_bos_token``: the first generated token (the
+    target language of multilingual models), an id or a token string (resolved with the tokenizer by
+    :func:`t5score.engine.processors.with_token_ids`).
     """
 
-    max_new_tokens: int = 64
+    max_new_tokens: int | None = None
     top_k: int = 5
     capture: str = "stats"
     logits_dtype: str = "float16"
@@ -54,12 +62,15 @@ class DecodeOptions:
     drop_finished: bool = False  # finished rows leave the batch
     engine: str = "auto"  # one of ENGINES
     compile: bool | str = False  # torch.compile the fast T5 step (a string names the backend)
+    generation_config: dict | None = None  # overrides of the model's generation config
+    use_generation_config: bool = True  # False: the raw model alone, no logits processors
+    forced_bos_token: str | int | None = None  # e.g. "fra_Latn", or an id
 
     def __post_init__(self) -> None:
         check_engine(self.engine)
         if self.capture not in CAPTURE_MODES:
             raise ValueError(f"capture must be one of {CAPTURE_MODES}, got {self.capture!r}")
-        if self.max_new_tokens < 1:
+        if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
         if self.eos_check_every < 1:
             raise ValueError(f"eos_check_every must be >= 1, got {self.eos_check_every}")
@@ -67,6 +78,10 @@ class DecodeOptions:
             raise ValueError(f"need top_k >= 0 and num_samples >= 0; got {self}")
         if self.capture == "full" and self.num_samples > 1:
             raise ValueError("capture='full' keeps one logits array per row: use it with num_samples 0 or 1")
+        if self.generation_config is not None and not isinstance(self.generation_config, dict):
+            raise ValueError(
+                f"generation_config must be a dict of settings, got {type(self.generation_config).__name__}"
+            )
 
     def sampling(self, batch_index: int, sample: int) -> Sampling | None:
         """``None`` for greedy decoding; else the sampling of one sample of one batch, with its own seed

@@ -14,10 +14,17 @@ import torch
 from t5score.engine.decode import greedy_decode
 from t5score.engine.logits_store import BatchLogitsWriter
 from t5score.engine.options import DecodeOptions
+from t5score.engine.processors import Generation, resolve_generation, with_token_ids
 from t5score.engine.tokens import pad_right, tokenize
 from t5score.records import REFERENCE_COLUMNS, PredictionRecord, SourceRow, fill_from_pair
 
-__all__ = ["DecodeOptions", "add_reference_scores", "decode_rows", "tokenize_sources"]
+__all__ = [
+    "DecodeOptions",
+    "add_reference_scores",
+    "decode_rows",
+    "resolve_generation_for",
+    "tokenize_sources",
+]
 
 
 def tokenize_sources(tokenizer, texts: list[str], max_length: int | None, device: torch.device):
@@ -55,6 +62,8 @@ def _record(row: SourceRow, out, b: int, tokenizer, truncated: bool, sample: int
         top1_probs=out.top1_probs[b, :n].tolist(),
         topk_ids=out.topk_ids[b, :n].tolist(),
         topk_logprobs=out.topk_logprobs[b, :n].tolist(),
+        token_processed_logprobs=out.token_processed_logprobs[b, :n].tolist(),
+        processor_changed_steps=int(out.processor_changed_steps[b]),
         num_tokens=n,
         sum_logprob=sum(logprobs),
         mean_logprob=_mean(logprobs),
@@ -77,12 +86,16 @@ def decode_rows(
     logits_dir: Path | None = None,
     batch_index: int = 0,
     score_references: bool = False,
+    generation: Generation | None = None,
 ) -> list[PredictionRecord]:
     """Decode ``rows`` as one batch; rows with ``error`` set are kept, undecoded, with that error.
 
     The encoder runs once per batch: its output serves every sample and, with ``score_references`` (greedy
-    decoding only), the teacher-forced scores of the rows' targets (``ref_*`` fields).
+    decoding only), the teacher-forced scores of the rows' targets (``ref_*`` fields). ``generation``: the
+    generation settings resolved once for the run (:func:`resolve_generation_for`); default: resolved here.
     """
+    if generation is None:
+        generation = resolve_generation_for(model, tokenizer, options)
     device = next(model.parameters()).device
     records: list[PredictionRecord] = []
     good = [r for r in rows if r.error is None]
@@ -109,12 +122,19 @@ def decode_rows(
                     logits_dir,
                     batch_index,
                     len(good),
-                    options.max_new_tokens,
+                    generation.max_new_tokens,
                     model.config.vocab_size,
                     options.logits_dtype,
                 )
             out = greedy_decode(
-                model, input_ids, mask, options, logits_sink=sink, sampling=sampling, encoder_hidden=hidden
+                model,
+                input_ids,
+                mask,
+                options,
+                logits_sink=sink,
+                sampling=sampling,
+                encoder_hidden=hidden,
+                generation=generation,
             )
             sample = s if options.num_samples else None
             for b, row in enumerate(good):
@@ -125,6 +145,12 @@ def decode_rows(
             add_reference_scores(model, tokenizer, records[-len(good) :], hidden, mask)
     records.sort(key=lambda rec: (rec.position, rec.sample_index or 0))
     return records
+
+
+def resolve_generation_for(model, tokenizer, options: DecodeOptions, warn: bool = False) -> Generation:
+    """The generation settings of a run (:func:`t5score.engine.processors.resolve_generation`), with a
+    ``forced_bos_token`` string looked up in ``tokenizer``; ``warn`` emits the one warning line."""
+    return resolve_generation(model, with_token_ids(options, tokenizer), warn=warn)
 
 
 def add_reference_scores(

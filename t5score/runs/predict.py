@@ -13,8 +13,9 @@ import torch
 
 from t5score.engine.modeling import DEFAULT_MODEL, load_model_and_tokenizer
 from t5score.engine.options import DecodeOptions
+from t5score.engine.processors import Generation
 from t5score.records import PredictionRecord, SourceBatch, SourceRow
-from t5score.runs.decode_rows import decode_rows
+from t5score.runs.decode_rows import decode_rows, resolve_generation_for
 from t5score.runs.runner import RunSpec
 from t5score.scoring.rouge import ROUGE_KEYS, add_rouge_columns
 
@@ -26,7 +27,8 @@ class Seq2SeqPredictor(L.LightningModule):
         name_or_path: Hugging Face model id or local folder (``from_pretrained``); "default" is the tiny
             code-summarisation T5 shipped with t5score.
         max_new_tokens: Most tokens generated per row (EOS included); default: the model's
-            generation_config.max_new_tokens, else 64.
+            generation_config.max_new_tokens, else its max_length - 1 (the decoder start token counts, as
+            in generate), else 64.
         capture: "stats" keeps per-token statistics only; "full" also streams every step's raw logits to
             ``<output_dir>/logits`` (read back with ``t5score.load_logits``).
         top_k: How many top tokens (ids and log-probabilities) to keep per step.
@@ -45,6 +47,15 @@ class Seq2SeqPredictor(L.LightningModule):
             shape, tens of seconds on CPU; pays off for long runs of fixed-shape batches).
         quantize: "none", or "int8" for dynamic int8 quantisation of the linear layers (CPU; opt-in: it
             changes the logits slightly, see reports/benchmarks.md).
+        generation_config: Overrides of the model's generation config, as generate takes them, e.g.
+            '{"no_repeat_ngram_size": 0}'. The config's logits processors (forced BOS/EOS, min_length,
+            no_repeat_ngram_size, bad_words_ids, suppress_tokens, repetition penalties...) choose the tokens
+            exactly as generate(do_sample=False, num_beams=1); beam-search and sampling settings are named
+            in one warning line and ignored.
+        use_generation_config: false decodes from the raw model alone (no processors, length 64 unless
+            max_new_tokens is given); the overrides still apply.
+        forced_bos_token: The first generated token, a token string or an id: the target language of
+            multilingual models (e.g. fra_Latn for NLLB, fr_XX for mBART-50).
     """
 
     def __init__(
@@ -64,10 +75,13 @@ class Seq2SeqPredictor(L.LightningModule):
         engine: str = DecodeOptions.engine,
         compile: bool = DecodeOptions.compile,
         quantize: str = "none",
+        generation_config: dict | None = None,
+        use_generation_config: bool = DecodeOptions.use_generation_config,
+        forced_bos_token: str | int | None = None,
     ):
         super().__init__()
         self.options = DecodeOptions(
-            max_new_tokens=max_new_tokens or DecodeOptions.max_new_tokens,
+            max_new_tokens=max_new_tokens,
             top_k=top_k,
             capture=capture,
             logits_dtype=logits_dtype,
@@ -79,6 +93,9 @@ class Seq2SeqPredictor(L.LightningModule):
             drop_finished=drop_finished,
             engine=engine,
             compile=compile,
+            generation_config=generation_config,
+            use_generation_config=use_generation_config,
+            forced_bos_token=forced_bos_token,
         )
         from t5score.engine.quantize import QUANTIZE_MODES
 
@@ -86,7 +103,7 @@ class Seq2SeqPredictor(L.LightningModule):
             raise ValueError(f"quantize must be one of {QUANTIZE_MODES}, got {quantize!r}")
         self.quantize = quantize
         self.name_or_path = name_or_path
-        self.max_new_tokens_given = max_new_tokens is not None
+        self.generation: Generation | None = None  # the generation settings in force, set with the model
         self.do_score_references = score_references
         self.model: torch.nn.Module | None = None  # loaded in configure_model, after the data is checked
         self.tokenizer = None
@@ -98,9 +115,8 @@ class Seq2SeqPredictor(L.LightningModule):
 
             self.model, self.tokenizer = load_model_and_tokenizer(self.name_or_path)
             self.model = apply_quantize(self.model, self.quantize)
-            default = getattr(self.model.generation_config, "max_new_tokens", None)
-            if not self.max_new_tokens_given and default:
-                self.options.max_new_tokens = int(default)
+            # once per run: the one warning line about settings greedy decoding ignores
+            self.generation = resolve_generation_for(self.model, self.tokenizer, self.options, warn=True)
 
     def forward(self, batch: SourceBatch) -> list[PredictionRecord]:
         return self.predict_step(batch, 0)
@@ -121,6 +137,7 @@ class Seq2SeqPredictor(L.LightningModule):
             logits_dir,
             batch.batch_index,
             score_references=self.do_score_references,
+            generation=self.generation,
         )
 
 

@@ -183,6 +183,8 @@ def run(
         "command": " ".join(["t5score", *sys.argv[1:]]),
         "config": config,
         "model": getattr(module, "name_or_path", None),
+        # predict: the generation settings in force (non-default settings, length, processors, ignored)
+        **({"generation": module.generation.summary()} if getattr(module, "generation", None) else {}),
         "data": getattr(datamodule, "path", None),
         "versions": versions(),
         "device": str(trainer.strategy.root_device),
