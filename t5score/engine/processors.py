@@ -65,6 +65,12 @@ UNSUPPORTED_SETTINGS = (
     "use_mtp",
     "prompt_lookup_num_tokens",
 )
+#: (settings, how the warning calls one of them / several)
+GROUPS = (
+    (BEAM_SETTINGS, ("a beam-search setting", "beam-search settings")),
+    (SAMPLING_SETTINGS, ("a sampling setting", "sampling settings")),
+    (UNSUPPORTED_SETTINGS, ("not supported", "not supported")),
+)
 #: Settings honoured through the logits processors (reported in run.json when not default).
 PROCESSOR_SETTINGS = (
     "min_length",
@@ -171,19 +177,15 @@ def resolve_generation(model: torch.nn.Module, options: DecodeOptions, warn: boo
     defaults = GenerationConfig._get_default_generation_params()
     sampled = options.num_samples > 0
     how = "t5score samples with its own temperature/top_p" if sampled else "t5score decodes greedily"
-    parts = []
-    for names, what in (
-        (BEAM_SETTINGS, "beam-search settings"),
-        (SAMPLING_SETTINGS, "sampling settings"),
-        (UNSUPPORTED_SETTINGS, "not supported"),
-    ):
-        named = _named(config, names, defaults)
-        if named:
-            parts.append((named, what))
-    ignored = [item for named, _ in parts for item in named]
+    named = {what: _named(config, names, defaults) for names, what in GROUPS}
+    ignored = [item for items in named.values() for item in items]
     warning = None
-    if parts:
-        said = "; ".join(f"{', '.join(named)} {'is' if len(named) == 1 else 'are'} {w}" for named, w in parts)
+    if ignored:
+        said = "; ".join(
+            f"{', '.join(items)} {'are' if len(items) > 1 else 'is'} {what[len(items) > 1]}"
+            for what, items in named.items()
+            if items
+        )
         warning = f"generation config: {said}; {how}, these are ignored"
     config.do_sample, config.num_beams, config.guidance_scale = False, 1, None
     # the length, as generate's _prepare_generated_length for a decoder input of one token

@@ -104,13 +104,18 @@ def _check(out, reference, eos_ids) -> int:
     return changed
 
 
-@pytest.mark.parametrize("name", list(CONFIGS))
-@pytest.mark.parametrize("engine", ["hf", "t5"])
+#: (config, engine): both engines for T5 models, the model's forward for the others
+CASES = [
+    (name, engine)
+    for name, (kind, _) in CONFIGS.items()
+    for engine in ("hf", "t5")[: 2 if kind == "t5" else 1]
+]
+
+
+@pytest.mark.parametrize("name,engine", CASES)
 @pytest.mark.parametrize("drop_finished", [False, True])
 def test_decoding_equals_generate_with_the_generation_config(name, engine, drop_finished):
     kind, settings = CONFIGS[name]
-    if engine == "t5" and kind != "t5":
-        pytest.skip("the fast engine takes T5 models only")
     model = _model(kind, settings)
     input_ids, mask = _inputs(model.config.vocab_size)
     steps = None if "max_length" in settings else 10
@@ -124,6 +129,25 @@ def test_decoding_equals_generate_with_the_generation_config(name, engine, drop_
     if "forced_bos_token_id" in settings:
         assert out.token_ids[:, 0].eq(settings["forced_bos_token_id"]).all()
         assert out.token_processed_logprobs[:, 0].abs().max() < 1e-6  # a forced token: log 1
+
+
+@pytest.mark.parametrize("engine,eos_check_every", [("t5", 3), ("hf", 1)])
+def test_the_logits_sink_keeps_the_raw_logits(engine, eos_check_every):
+    model = _model("t5", CONFIGS["t5-suppress"][1] | CONFIGS["t5-repetition"][1])
+    input_ids, mask = _inputs(model.config.vocab_size, seed=8)
+    reference = _generate(model, input_ids, mask, 10)
+    captured = torch.zeros_like(reference[1])
+
+    def sink(step, rows, logits):
+        captured[rows, step] = logits
+
+    options = DecodeOptions(10, engine=engine, eos_check_every=eos_check_every, drop_finished=True)
+    out = greedy_decode(model, input_ids, mask, options, logits_sink=sink)
+    assert _check(out, reference, {1}) > 0
+    for b in range(input_ids.shape[0]):
+        n = int(out.num_tokens[b])
+        scale = reference[1][b, :n].abs().max()
+        torch.testing.assert_close(captured[b, :n] / scale, reference[1][b, :n] / scale, rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("kind,engine", [("t5", "t5"), ("t5", "hf"), ("bart", "hf")])
@@ -140,10 +164,16 @@ def test_use_generation_config_false_is_generate_without_processors(kind, engine
     model.generation_config, configured = bare, cfg  # generate fills unset values from the model's own
     reference = _generate(model, input_ids, mask, 9)
     model.generation_config = configured
-    out = greedy_decode(model, input_ids, mask, DecodeOptions(9, engine=engine, use_generation_config=False))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the beam-search settings of the BART config
+        out = greedy_decode(
+            model, input_ids, mask, DecodeOptions(9, engine=engine, use_generation_config=False)
+        )
     assert _check(out, reference, {cfg.eos_token_id}) == 0
     assert torch.equal(out.token_processed_logprobs, out.token_logprobs)
-    with_config = greedy_decode(model, input_ids, mask, DecodeOptions(9, engine=engine))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with_config = greedy_decode(model, input_ids, mask, DecodeOptions(9, engine=engine))
     assert not torch.equal(with_config.token_ids, out.token_ids)
 
 
@@ -209,7 +239,7 @@ def test_overrides_forced_bos_and_the_warning_line():
     lines = [str(w.message) for w in caught]
     assert lines == [
         "generation config: num_beams=4, length_penalty=2.0, early_stopping=True are beam-search settings; "
-        "temperature=0.7 is sampling settings; max_time=5.0 is not supported; t5score decodes greedily, "
+        "temperature=0.7 is a sampling setting; max_time=5.0 is not supported; t5score decodes greedily, "
         "these are ignored"
     ]
     assert "NoRepeatNGramLogitsProcessor" not in gen.processor_names
@@ -255,7 +285,9 @@ def test_cli_generation_options_and_run_json(tmp_path):
         str(out),
     ]
     extra = ["--model.generation_config", '{"no_repeat_ngram_size": 0, "min_length": 3}']
-    assert main([*args, *extra, "--model.forced_bos_token", "of", "--model.max_new_tokens", "8"]) == 0
+    with pytest.warns(UserWarning, match="num_beams=4 is a beam-search setting") as caught:
+        assert main([*args, *extra, "--model.forced_bos_token", "of", "--model.max_new_tokens", "8"]) == 0
+    assert sum("generation config:" in str(w.message) for w in caught) == 1  # one line per run
     frame = pd.read_parquet(out / "predictions.parquet")
     columns = list(frame.columns)
     assert columns.index("token_processed_logprobs") == columns.index("topk_logprobs") + 1
@@ -267,4 +299,4 @@ def test_cli_generation_options_and_run_json(tmp_path):
     assert "NoRepeatNGramLogitsProcessor" not in generation["processors"]
     assert "ForcedBOSTokenLogitsProcessor" in generation["processors"]
     bad = main([*args[:-1], str(tmp_path / "bad"), "--model.forced_bos_token", "fra_Latn"])
-    assert bad != 0
+    assert bad == 2  # one error line, no traceback
