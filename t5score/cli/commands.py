@@ -7,6 +7,7 @@ this module changes no warning filter and no logger level.
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,6 +21,8 @@ IGNORED_WARNINGS = (
     ".*isinstance\\(treespec, LeafSpec\\).*",
     ".*does not have many workers.*",
 )
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+_SHOW_WARNING = warnings.showwarning
 #: Logger -> level while a command runs.
 QUIET_LOGGERS = {
     # Lightning's start-up banner ("GPU available...", tips) would sit between the user and a one-line error
@@ -35,6 +38,7 @@ def quiet_run() -> Iterator[None]:
     loggers = {name: logging.getLogger(name) for name in QUIET_LOGGERS}
     levels = {name: logger.level for name, logger in loggers.items()}
     with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warning
         for pattern in IGNORED_WARNINGS:
             warnings.filterwarnings("ignore", message=pattern)
         for name, logger in loggers.items():
@@ -44,6 +48,14 @@ def quiet_run() -> Iterator[None]:
         finally:
             for name, logger in loggers.items():
                 logger.setLevel(levels[name])
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """t5score's own warnings as one line (``t5score: warning: ...``, no source line); others as usual."""
+    if Path(filename).resolve().is_relative_to(PACKAGE_DIR):
+        print(f"t5score: warning: {message}", file=file or sys.stderr)
+    else:
+        _SHOW_WARNING(message, category, filename, lineno, file, line)
 
 
 def _run(
