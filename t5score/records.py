@@ -48,7 +48,8 @@ COLUMNS: dict[str, tuple[Any, Any]] = {
     "group_id": (str | None, MISSING),  # rerank: a candidate's source group (None when its id is empty)
     "group_position": (int, MISSING),
     "line": (int, MISSING),
-    "candidate_index": (int | None, None),
+    "candidate_index": (int | None, None),  # rerank: the candidate's number; predict: the beam (0 = best)
+    "sequence_score": (float | None, None),  # beam search: the length-penalised beam score that ranked it
     "candidate": (str | None, None),
     "reference": (str | None, None),
     "human_score": (float | None, None),
@@ -169,6 +170,9 @@ PredictionRecord = record_type(
         ("ref_top1_probs", list[float] | None, None),  # per reference token: the top-1 probability
         ("ref_top1_correct", list[bool] | None, None),  # per reference token: top-1 id == reference id
         ("sample_index", int | None, None),  # candidate number when several samples are drawn per source
+        # Filled only with beam search (num_beams > 1): one row per returned candidate of a source.
+        "candidate_index",
+        "sequence_score",
     ],
 )
 

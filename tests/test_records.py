@@ -57,6 +57,8 @@ PREDICTION_COLUMNS = [
     "ref_top1_probs",
     "ref_top1_correct",
     "sample_index",
+    "candidate_index",
+    "sequence_score",
 ]
 SCORE_COLUMNS = [
     "position",
