@@ -46,6 +46,9 @@ class DecodeOutput:
     # compute_transition_scores(normalize_logits=True); equal to token_logprobs without processors
     token_processed_logprobs: torch.Tensor | None = None
     processor_changed_steps: torch.Tensor | None = None  # [B] steps where a processor changed the argmax
+    # [B] beam search (t5score.engine.beam): the length-penalised beam score that decided the candidate's
+    # rank, generate's sequences_scores; None for greedy and sampled rows
+    sequence_scores: torch.Tensor | None = None
 
 
 # the TokenStats fields a decoding keeps per step: name -> (dtype, has a top-k dim)

@@ -38,7 +38,10 @@ class DecodeOptions:
     """How to decode; the fields are the ``--model.*`` options of ``t5score predict``.
 
     ``greedy_decode`` reads ``max_new_tokens``, ``top_k``, ``eos_check_every``, ``drop_finished``,
-    ``engine``, ``compile`` and the generation settings (:mod:`t5score.engine.processors`); the others
+    ``engine``, ``compile`` and the generation settings; :func:`t5score.engine.beam.beam_search` also the
+    beam settings (``num_beams`` > 1 decodes with beam search: ``num_return_sequences`` candidates per
+    source, ``num_beam_groups`` / ``diversity_penalty`` for diverse beam search, ``length_penalty`` and
+    ``early_stopping`` as ``generate`` takes them, ``None`` meaning the generation config's value) (:mod:`t5score.engine.processors`); the others
     (capture, samples, their seed) are the caller's: see :func:`t5score.runs.decode_rows.decode_rows` and
     :meth:`sampling`.
 
@@ -65,6 +68,12 @@ class DecodeOptions:
     generation_config: dict | None = None  # overrides of the model's generation config
     use_generation_config: bool = True  # False: the raw model alone, no logits processors
     forced_bos_token: str | int | None = None  # e.g. "fra_Latn", or an id
+    num_beams: int = 1  # > 1: beam search (t5score.engine.beam); the generation config's is not applied
+    num_return_sequences: int = 1  # candidates per source under beam search (<= num_beams)
+    num_beam_groups: int = 1  # > 1: diverse beam search, num_beams split into groups
+    diversity_penalty: float = 0.0  # Hamming diversity penalty between groups (needs num_beam_groups > 1)
+    length_penalty: float | None = None  # None: the generation config's, else 1.0
+    early_stopping: bool | str | None = None  # None: the generation config's, else False; or "never"
 
     def __post_init__(self) -> None:
         check_engine(self.engine)
@@ -78,10 +87,35 @@ class DecodeOptions:
             raise ValueError(f"need top_k >= 0 and num_samples >= 0; got {self}")
         if self.capture == "full" and self.num_samples > 1:
             raise ValueError("capture='full' keeps one logits array per row: use it with num_samples 0 or 1")
+        self._check_beams()
         if self.generation_config is not None and not isinstance(self.generation_config, dict):
             raise ValueError(
                 f"generation_config must be a dict of settings, got {type(self.generation_config).__name__}"
             )
+
+    def _check_beams(self) -> None:
+        """One ValueError per bad beam-search setting."""
+        if self.num_beams < 1 or self.num_return_sequences < 1 or self.num_beam_groups < 1:
+            raise ValueError(
+                "need num_beams, num_return_sequences and num_beam_groups >= 1; got "
+                f"{self.num_beams}, {self.num_return_sequences}, {self.num_beam_groups}"
+            )
+        if self.num_return_sequences > self.num_beams:
+            raise ValueError(
+                f"num_return_sequences ({self.num_return_sequences}) must be <= num_beams ({self.num_beams})"
+            )
+        if self.num_beams % self.num_beam_groups:
+            raise ValueError(
+                f"num_beams ({self.num_beams}) must be divisible by num_beam_groups ({self.num_beam_groups})"
+            )
+        if self.diversity_penalty < 0:
+            raise ValueError(f"diversity_penalty must be >= 0, got {self.diversity_penalty}")
+        if self.diversity_penalty > 0 and self.num_beam_groups < 2:
+            raise ValueError("diversity_penalty > 0 needs num_beam_groups > 1 (diverse beam search)")
+        if self.num_beams > 1 and self.num_samples > 0:
+            raise ValueError("beam search (num_beams > 1) and sampling (num_samples > 0) cannot be combined")
+        if self.early_stopping not in (None, True, False, "never"):
+            raise ValueError(f"early_stopping must be True, False or 'never', got {self.early_stopping!r}")
 
     def sampling(self, batch_index: int, sample: int) -> Sampling | None:
         """``None`` for greedy decoding; else the sampling of one sample of one batch, with its own seed

@@ -7,10 +7,11 @@ empty one carrying only the special tokens) with the options' overrides, ``force
 applied, its special tokens prepared by ``model._prepare_special_tokens``, the decoding length as
 ``generate`` derives it (``max_new_tokens``, else the config's ``max_length - 1`` -- an encoder-decoder's
 decoder input counts the start token --, else 64), and the one warning line that names every setting
-greedy decoding does not use (beam search, sampling, stopping criteria...). :meth:`Generation.processors`
-builds the batch's processors with ``model._get_logits_processor`` (forced BOS/EOS, ``min_length``,
-``no_repeat_ngram_size``, ``bad_words_ids``, ``suppress_tokens``, repetition penalties...): none are
-re-implemented here. A config that adds no processor gives ``None``, and decoding pays nothing for it.
+greedy decoding does not use (beam search, sampling, stopping criteria...; with ``num_beams > 1`` the
+config's ``num_beams``, ``length_penalty`` and ``early_stopping`` are not named: beam search uses them).
+:meth:`Generation.processors` builds the batch's processors with ``model._get_logits_processor`` (forced
+BOS/EOS, ``min_length``, ``no_repeat_ngram_size``, ``bad_words_ids``, ``suppress_tokens``, repetition
+penalties...): none are re-implemented here. A config that adds no processor gives ``None``, and decoding pays nothing for it.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ BEAM_SETTINGS = (
     "constraints",
     "force_words_ids",
 )
+#: The generation config's beam settings beam search (options num_beams > 1) uses or replaces by its own.
+BEAM_HONOURED = ("num_beams", "length_penalty", "early_stopping")
 SAMPLING_SETTINGS = (
     "do_sample",
     "temperature",
@@ -97,6 +100,11 @@ PER_ROW_PROCESSORS = (EncoderNoRepeatNGramLogitsProcessor, EncoderRepetitionPena
 def _is_set(config: GenerationConfig, name: str, defaults: dict[str, Any]) -> bool:
     value = getattr(config, name, None)
     return value is not None and value != defaults.get(name)
+
+
+def _beam_names(names: tuple[str, ...], beams: bool) -> tuple[str, ...]:
+    """``names`` less the settings beam search honours (or its options replace) when decoding with beams."""
+    return tuple(n for n in names if n not in BEAM_HONOURED) if beams else names
 
 
 def _named(config: GenerationConfig, names: tuple[str, ...], defaults: dict[str, Any]) -> list[str]:
@@ -175,9 +183,12 @@ def resolve_generation(model: torch.nn.Module, options: DecodeOptions, warn: boo
     if unknown:
         raise ValueError(f"generation_config: unknown setting(s) {', '.join(sorted(unknown))}")
     defaults = GenerationConfig._get_default_generation_params()
-    sampled = options.num_samples > 0
+    sampled, beams = options.num_samples > 0, options.num_beams > 1
     how = "t5score samples with its own temperature/top_p" if sampled else "t5score decodes greedily"
-    named = {what: _named(config, names, defaults) for names, what in GROUPS}
+    if beams:
+        how = "t5score decodes with its own beam settings"
+    groups = [(_beam_names(names, beams), what) for names, what in GROUPS]
+    named = {what: _named(config, names, defaults) for names, what in groups}
     ignored = [item for items in named.values() for item in items]
     warning = None
     if ignored:
@@ -187,6 +198,8 @@ def resolve_generation(model: torch.nn.Module, options: DecodeOptions, warn: boo
             if items
         )
         warning = f"generation config: {said}; {how}, these are ignored"
+        if not beams and _is_set(config, "num_beams", defaults):
+            warning += "; pass num_beams to decode with beam search"
     config.do_sample, config.num_beams, config.guidance_scale = False, 1, None
     # the length, as generate's _prepare_generated_length for a decoder input of one token
     if options.max_new_tokens is not None:

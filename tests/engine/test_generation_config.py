@@ -240,7 +240,7 @@ def test_overrides_forced_bos_and_the_warning_line():
     assert lines == [
         "generation config: num_beams=4, length_penalty=2.0, early_stopping=True are beam-search settings; "
         "temperature=0.7 is a sampling setting; max_time=5.0 is not supported; t5score decodes greedily, "
-        "these are ignored"
+        "these are ignored; pass num_beams to decode with beam search"
     ]
     assert "NoRepeatNGramLogitsProcessor" not in gen.processor_names
     assert {"ForcedBOSTokenLogitsProcessor", "MinLengthLogitsProcessor"} <= set(gen.processor_names)
