@@ -21,7 +21,7 @@ from t5score.data.rows import build_rows, plan_batches, rows_from_texts
 from t5score.engine.modeling import load_model_and_tokenizer
 from t5score.engine.options import DecodeOptions
 from t5score.records import PredictionRecord, SourceRow
-from t5score.runs.decode_rows import decode_rows, resolve_generation_for
+from t5score.runs.decode_rows import check_candidates, decode_rows, resolve_generation_for
 
 
 class Predictor:
@@ -73,12 +73,16 @@ class Predictor:
         """Decode texts (or a DataFrame's ``source_column``) into records, in input order.
 
         ``options`` are those of :class:`t5score.engine.options.DecodeOptions` (``max_new_tokens``,
-        ``top_k``, ``capture``, ``num_samples``, ``generation_config`` overrides, ``use_generation_config``,
-        ``forced_bos_token``...). The model's generation config is honoured as ``generate`` honours it;
-        settings greedy decoding ignores are named in one warning per call. With references (``targets`` or
-        ``target_column``) the records also hold their teacher-forced scores.
+        ``top_k``, ``capture``, ``num_samples``, ``num_beams``, ``num_return_sequences``,
+        ``num_beam_groups``, ``diversity_penalty``, ``length_penalty``, ``early_stopping``,
+        ``generation_config`` overrides, ``use_generation_config``, ``forced_bos_token``...). The model's
+        generation config is honoured as ``generate`` honours it; settings the decoding ignores are named in
+        one warning per call. With ``num_beams > 1`` each source gives ``num_return_sequences`` records, best
+        first (``candidate_index``, ``sequence_score``). With references (``targets`` or ``target_column``)
+        the records also hold their teacher-forced scores (not when sampling).
         """
         opts = DecodeOptions(**options)
+        check_candidates(opts)
         generation = resolve_generation_for(self.model, self.tokenizer, opts, warn=True)
         rows = self._rows(data, source_column, target_column, id_column, targets, prefix)
         out: list[PredictionRecord] = []
@@ -103,15 +107,16 @@ class Predictor:
             from t5score.engine.logits_store import merge_index
 
             merge_index(folder)
-        out.sort(key=lambda r: (r.position, r.sample_index or 0))
+        out.sort(key=lambda r: (r.position, r.sample_index or 0, r.candidate_index or 0))
         return out
 
     def predict(self, data: Sequence[str] | pd.DataFrame, **kwargs) -> pd.DataFrame:
         """Like :meth:`predict_records`, as a DataFrame with the columns of ``predictions.parquet``."""
         records = self.predict_records(data, **kwargs)
         frame = pd.DataFrame([asdict(r) for r in records], columns=PredictionRecord.column_names())
-        if frame["sample_index"].isna().all():
-            frame = frame.drop(columns=["sample_index"])
+        for unused in (["sample_index"], ["candidate_index", "sequence_score"]):
+            if frame[unused[0]].isna().all():  # not sampled / no beam search
+                frame = frame.drop(columns=unused)
         return frame.drop(columns=["position"])
 
     def score(self, sources: Sequence[str], targets: Sequence[str], **kwargs) -> pd.DataFrame:

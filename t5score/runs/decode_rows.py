@@ -21,6 +21,8 @@ from t5score.records import REFERENCE_COLUMNS, PredictionRecord, SourceRow, fill
 __all__ = [
     "DecodeOptions",
     "add_reference_scores",
+    "candidates_per_source",
+    "check_candidates",
     "decode_rows",
     "resolve_generation_for",
     "tokenize_sources",
@@ -76,6 +78,54 @@ def _record(row: SourceRow, out, b: int, tokenizer, truncated: bool, sample: int
     )
 
 
+def check_candidates(options: DecodeOptions) -> None:
+    """One ValueError line for a setting the run cannot combine with beam search (checked before the model
+    loads, by the CLI module and the Python API; :class:`DecodeOptions` checks the beam settings themselves):
+    capture ``full``, which keeps no logits of beam candidates."""
+    if options.num_beams > 1 and options.capture == "full":
+        raise ValueError("capture='full' keeps the logits of greedy or sampled rows: use it with num_beams 1")
+
+
+def candidates_per_source(options: DecodeOptions) -> tuple[str | None, int]:
+    """``("sample_index", N)`` when sampling, ``("candidate_index", R)`` with beam search (R returned
+    candidates), ``(None, 1)`` for greedy decoding: the column numbering a source's rows and their count."""
+    if options.num_beams > 1:
+        return "candidate_index", options.num_return_sequences
+    if options.num_samples:
+        return "sample_index", options.num_samples
+    return None, 1
+
+
+def _beam_records(model, tokenizer, good, options, input_ids, mask, hidden, truncated, generation) -> list:
+    """The ``R`` candidates of every source of ``good``, best first: source ``b``'s candidate ``r`` is row
+    ``b * R + r`` of :func:`~t5score.engine.beam.beam_search`'s output."""
+    from t5score.engine.beam import beam_search
+
+    out = beam_search(model, input_ids, mask, options, encoder_hidden=hidden, generation=generation)
+    per_source = options.num_return_sequences
+    records = []
+    for b, row in enumerate(good):
+        for r in range(per_source):
+            rec = _record(row, out, b * per_source + r, tokenizer, truncated[b], None)
+            rec.candidate_index = r
+            rec.sequence_score = float(out.sequence_scores[b * per_source + r])
+            records.append(rec)
+    return records
+
+
+def _reference_scores_per_source(model, tokenizer, good, decoded, hidden, mask, per_source: int) -> None:
+    """Score each row's target once (:func:`add_reference_scores`) and give the ``ref_*`` fields (and a
+    reference error) to each of its ``per_source`` records, which follow each other in ``decoded``."""
+    heads = [PredictionRecord(r.position, r.id, r.source, target=r.target) for r in good]
+    add_reference_scores(model, tokenizer, heads, hidden, mask)
+    for i, head in enumerate(heads):
+        for rec in decoded[i * per_source : (i + 1) * per_source]:
+            for name in REFERENCE_COLUMNS:
+                value = getattr(head, name)
+                setattr(rec, name, list(value) if isinstance(value, list) else value)
+            rec.error = rec.error or head.error
+
+
 @torch.inference_mode()
 def decode_rows(
     model: torch.nn.Module,
@@ -90,60 +140,90 @@ def decode_rows(
 ) -> list[PredictionRecord]:
     """Decode ``rows`` as one batch; rows with ``error`` set are kept, undecoded, with that error.
 
-    The encoder runs once per batch: its output serves every sample and, with ``score_references`` (greedy
-    decoding only), the teacher-forced scores of the rows' targets (``ref_*`` fields). ``generation``: the
-    generation settings resolved once for the run (:func:`resolve_generation_for`); default: resolved here.
+    Greedy decoding gives one record per row, sampling ``num_samples`` (``sample_index``), beam search
+    (``num_beams > 1``) ``num_return_sequences`` (``candidate_index``, 0 = the best beam, with its
+    ``sequence_score``). The encoder runs once per batch: its output serves every sample or beam and, with
+    ``score_references`` (greedy decoding and beam search), the teacher-forced scores of the rows' targets
+    (``ref_*`` fields; each reference is scored once, and every candidate of its source carries them).
+    ``generation``: the generation settings resolved once for the run (:func:`resolve_generation_for`);
+    default: resolved here.
     """
+    check_candidates(options)
     if generation is None:
         generation = resolve_generation_for(model, tokenizer, options)
     device = next(model.parameters()).device
     records: list[PredictionRecord] = []
     good = [r for r in rows if r.error is None]
-    samples = max(options.num_samples, 1)
+    column, per_source = candidates_per_source(options)
     for r in rows:
         if r.error is not None:
-            for s in range(samples):
-                sample = s if options.num_samples else None
-                records.append(
-                    PredictionRecord(
-                        r.position, r.id, r.source, target=r.target, error=r.error, sample_index=sample
-                    )
-                )
+            for s in range(per_source):
+                rec = PredictionRecord(r.position, r.id, r.source, target=r.target, error=r.error)
+                if column is not None:
+                    setattr(rec, column, s)
+                records.append(rec)
     if good:
         input_ids, mask, truncated = tokenize_sources(
             tokenizer, [r.source for r in good], max_source_length, device
         )
         hidden = model.get_encoder()(input_ids=input_ids, attention_mask=mask).last_hidden_state  # [G, S, D]
-        for s in range(samples):
-            sampling = options.sampling(batch_index, s)  # None when decoding greedily
-            sink = None
-            if options.capture == "full":
-                sink = BatchLogitsWriter(
-                    logits_dir,
-                    batch_index,
-                    len(good),
-                    generation.max_new_tokens,
-                    model.config.vocab_size,
-                    options.logits_dtype,
-                )
-            out = greedy_decode(
+        if options.num_beams > 1:
+            decoded = _beam_records(
+                model, tokenizer, good, options, input_ids, mask, hidden, truncated, generation
+            )
+        else:
+            decoded = _sampled_records(
                 model,
+                tokenizer,
+                good,
+                options,
                 input_ids,
                 mask,
-                options,
-                logits_sink=sink,
-                sampling=sampling,
-                encoder_hidden=hidden,
-                generation=generation,
+                hidden,
+                truncated,
+                logits_dir,
+                batch_index,
+                generation,
             )
-            sample = s if options.num_samples else None
-            for b, row in enumerate(good):
-                records.append(_record(row, out, b, tokenizer, truncated[b], sample))
-            if sink is not None:
-                sink.close([r.id for r in good], out.num_tokens.tolist(), list(range(len(good))))
+        records.extend(decoded)
         if score_references and not options.num_samples:
-            add_reference_scores(model, tokenizer, records[-len(good) :], hidden, mask)
-    records.sort(key=lambda rec: (rec.position, rec.sample_index or 0))
+            _reference_scores_per_source(model, tokenizer, good, decoded, hidden, mask, per_source)
+    records.sort(key=lambda rec: (rec.position, rec.sample_index or 0, rec.candidate_index or 0))
+    return records
+
+
+def _sampled_records(
+    model, tokenizer, good, options, input_ids, mask, hidden, truncated, logits_dir, batch_index, generation
+) -> list[PredictionRecord]:
+    """Greedy decoding (one record per source) or ``num_samples`` samples per source, sample-major."""
+    records = []
+    for s in range(max(options.num_samples, 1)):
+        sampling = options.sampling(batch_index, s)  # None when decoding greedily
+        sink = None
+        if options.capture == "full":
+            sink = BatchLogitsWriter(
+                logits_dir,
+                batch_index,
+                len(good),
+                generation.max_new_tokens,
+                model.config.vocab_size,
+                options.logits_dtype,
+            )
+        out = greedy_decode(
+            model,
+            input_ids,
+            mask,
+            options,
+            logits_sink=sink,
+            sampling=sampling,
+            encoder_hidden=hidden,
+            generation=generation,
+        )
+        sample = s if options.num_samples else None
+        for b, row in enumerate(good):
+            records.append(_record(row, out, b, tokenizer, truncated[b], sample))
+        if sink is not None:
+            sink.close([r.id for r in good], out.num_tokens.tolist(), list(range(len(good))))
     return records
 
 

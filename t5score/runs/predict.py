@@ -1,5 +1,5 @@
-"""The ``t5score predict`` run: the LightningModule that decodes (greedy or sampled, logits kept in
-``predict_step``) and the finisher that completes the merged rows (ROUGE against references, corpus
+"""The ``t5score predict`` run: the LightningModule that decodes (greedy, sampled or beam search, logits
+kept in ``predict_step``) and the finisher that completes the merged rows (ROUGE against references, corpus
 metrics, the logits index)."""
 
 from __future__ import annotations
@@ -15,7 +15,12 @@ from t5score.engine.modeling import DEFAULT_MODEL, load_model_and_tokenizer
 from t5score.engine.options import DecodeOptions
 from t5score.engine.processors import Generation
 from t5score.records import PredictionRecord, SourceBatch, SourceRow
-from t5score.runs.decode_rows import decode_rows, resolve_generation_for
+from t5score.runs.decode_rows import (
+    candidates_per_source,
+    check_candidates,
+    decode_rows,
+    resolve_generation_for,
+)
 from t5score.runs.runner import RunSpec
 from t5score.scoring.rouge import ROUGE_KEYS, add_rouge_columns
 
@@ -35,6 +40,19 @@ class Seq2SeqPredictor(L.LightningModule):
         logits_dtype: "float16" or "float32" for capture "full".
         num_samples: 0 decodes greedily; N > 0 draws N candidates per source by sampling (see temperature,
             top_p, seed), written with a ``sample_index`` so ``t5score rerank`` can take them.
+        num_beams: 1 decodes greedily (or samples); N > 1 runs beam search with N beams and writes
+            num_return_sequences candidates per source, best first, numbered by ``candidate_index`` (0 = the
+            best beam) with their ``sequence_score``; ``t5score rerank`` takes them as they are.
+        num_return_sequences: Candidates written per source with beam search (at most num_beams).
+        num_beam_groups: Diverse beam search: the beams split into this many groups (num_beams divisible
+            by it), each group penalised for tokens the earlier groups chose at the same step.
+        diversity_penalty: Diverse beam search: the penalty per earlier group's use of a token (Hamming
+            diversity); 0 with one group is plain beam search.
+        length_penalty: Beam search: a finished candidate's score is its sum of processed log-probabilities
+            divided by its length ** length_penalty; default: the model's generation config (else 1.0).
+        early_stopping: Beam search: true stops when num_beams candidates are finished, false stops when no
+            better one can be found by a heuristic, "never" when none can be found at all, as generate does;
+            default: the model's generation config.
         temperature: Sampling temperature (num_samples > 0).
         top_p: Nucleus sampling mass (num_samples > 0).
         seed: Seed of the sampling; each batch and sample derives its own, so runs are reproducible.
@@ -69,6 +87,12 @@ class Seq2SeqPredictor(L.LightningModule):
         temperature: float = DecodeOptions.temperature,
         top_p: float = DecodeOptions.top_p,
         seed: int = DecodeOptions.seed,
+        num_beams: int = DecodeOptions.num_beams,
+        num_return_sequences: int = DecodeOptions.num_return_sequences,
+        num_beam_groups: int = DecodeOptions.num_beam_groups,
+        diversity_penalty: float = DecodeOptions.diversity_penalty,
+        length_penalty: float | None = DecodeOptions.length_penalty,
+        early_stopping: bool | str | None = DecodeOptions.early_stopping,
         score_references: bool = True,
         eos_check_every: int = DecodeOptions.eos_check_every,
         drop_finished: bool = DecodeOptions.drop_finished,
@@ -89,6 +113,12 @@ class Seq2SeqPredictor(L.LightningModule):
             temperature=temperature,
             top_p=top_p,
             seed=seed,
+            num_beams=num_beams,
+            num_return_sequences=num_return_sequences,
+            num_beam_groups=num_beam_groups,
+            diversity_penalty=diversity_penalty,
+            length_penalty=length_penalty,
+            early_stopping=early_stopping,
             eos_check_every=eos_check_every,
             drop_finished=drop_finished,
             engine=engine,
@@ -97,6 +127,7 @@ class Seq2SeqPredictor(L.LightningModule):
             use_generation_config=use_generation_config,
             forced_bos_token=forced_bos_token,
         )
+        check_candidates(self.options)
         from t5score.engine.quantize import QUANTIZE_MODES
 
         if quantize not in QUANTIZE_MODES:
@@ -169,12 +200,21 @@ class PredictFinisher:
         self.metrics = RecordSummary(n_bins)
 
     def chunk(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Add ROUGE, feed the corpus metrics; drop ``sample_index`` from greedy runs."""
+        """Add ROUGE, feed the corpus metrics (each reference once: beam candidates after the first carry
+        their source's reference scores too); drop the candidate columns a run does not number rows by."""
         if self.targets:
             frame = add_rouge_columns(frame, "prediction", "target")
         clean = frame[frame["error"].isna()]
-        self.metrics.update(clean if self.references else clean.drop(columns=REF_LISTS))
-        return frame if self.module.options.num_samples else frame.drop(columns=["sample_index"])
+        if not self.references:
+            clean = clean.drop(columns=REF_LISTS)
+        elif self.module.options.num_beams > 1:
+            clean = clean.copy()
+            clean.loc[clean["candidate_index"] > 0, REF_LISTS] = None
+        self.metrics.update(clean)
+        unused = [] if self.module.options.num_samples else ["sample_index"]
+        if self.module.options.num_beams == 1:
+            unused += ["candidate_index", "sequence_score"]
+        return frame.drop(columns=unused)
 
     def summary(self, rows: pd.DataFrame) -> dict[str, Any]:
         """Row counts, corpus metrics and mean ROUGE; merges the logits index of capture "full"."""
@@ -192,11 +232,17 @@ class PredictFinisher:
         return summary
 
 
+KEY = ["position", "sample_index", "candidate_index"]  # one predictions row per key
+
+
 def predict_spec(rows: list[SourceRow], module: Seq2SeqPredictor) -> RunSpec:
-    """What the runner needs for a predict run: one row per source (per sample when sampling)."""
-    samples = max(module.options.num_samples, 1)
-    expected = [(r.position, s if module.options.num_samples else None) for r in rows for s in range(samples)]
+    """What the runner needs for a predict run: one row per source (per sample when sampling, per returned
+    candidate with beam search)."""
+    column, count = candidates_per_source(module.options)
+    expected = [
+        (r.position, *((n if column == name else None) for name in KEY[1:]))
+        for r in rows
+        for n in range(count)
+    ]
     finisher = PredictFinisher(rows, module)
-    return RunSpec(
-        "predict", "predictions.parquet", PredictionRecord, expected, ["position", "sample_index"], finisher
-    )
+    return RunSpec("predict", "predictions.parquet", PredictionRecord, expected, KEY, finisher)
