@@ -14,7 +14,8 @@ self-attention cache is reordered per step (the fast T5 step where it applies, e
 With ``num_beam_groups`` G > 1 it is diverse beam search (Vijayakumar et al. 2018, as transformers 4.x's
 ``_group_beam_search``): the beams form G groups of ``N / G``, decoded in turn within a step; group ``g``'s
 log-probabilities are lowered by ``diversity_penalty`` times the number of times each token was chosen by
-groups ``0..g-1`` at this step (Hamming diversity) before its processors run; each group keeps its own
+groups ``0..g-1`` at this step (the tokens of their continuing beams: Hamming diversity) before its
+processors run; each group keeps its own
 finished hypotheses and the candidates of a source are the best of all groups' finished hypotheses. With
 one group it is plain beam search.
 

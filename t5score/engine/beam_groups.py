@@ -130,7 +130,9 @@ class GroupState:
         # generate's stopping criteria on the candidates' ids [.., cur_len + 1], cur_len = step + 1
         hits = cand.eos | (step + 2 >= s.max_length)
 
-        running_scores = top_scores + hits.to(torch.float32) * NEG
+        # the best n continuations not ended by EOS continue (ended by the length at the last step, they
+        # are finished below; their tokens still count for the diversity penalty of later groups)
+        running_scores = top_scores + cand.eos.to(torch.float32) * NEG
         following = running_scores.topk(n)[1]  # [B, n]
         self.running = cand.take(following)
         self.running_scores = running_scores.gather(1, following)
