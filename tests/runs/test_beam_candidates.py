@@ -198,6 +198,7 @@ def test_greedy_runs_have_no_beam_columns(t5_dir, input_file, tmp_path):
         (["--model.num_samples", "2"], "num_samples"),
         (["--model.capture", "full"], "capture"),
         (["--model.num_beam_groups", "3"], "num_beam_groups"),
+        (["--model.early_stopping", "sometimes"], "early_stopping"),
     ],
 )
 def test_bad_combinations_exit_2_with_one_line(t5_dir, input_file, tmp_path, capsys, extra, needle):
