@@ -20,6 +20,10 @@ OUR_INT8 = "t5score capture=stats, int8 (quantize_int8)"
 NAIVE = "naive loop, no cache (encoder re-run every step)"
 
 
+BEAM_GENERATE = "HF generate + transition scores + token_stats"
+BEAM_STATS = "t5score beam_search capture=stats"
+
+
 def _load(folder: Path, name: str) -> dict | None:
     path = folder / f"{name}.json"
     return json.loads(path.read_text()) if path.exists() else None
@@ -113,6 +117,41 @@ def _extra_decode_section(name: str, d: dict) -> list[str]:
             f"| {key} | {r['median_s']:.2f} | {runs} | {_fmt(gen / r['median_s'] if gen else None)}x |"
         )
     return lines + [""]
+
+
+def beam_section(d: dict) -> tuple[list[str], list[tuple]]:
+    """Beam search with per-candidate statistics vs ``generate`` with the same beams (``beam.json``)."""
+    res, w = d["results"], d["workload"]
+    m = d.get("machine_at_start", {})
+    lines = [
+        "## Beam search with per-candidate statistics",
+        "",
+        f"Random model of t5-small's shape, batch {w['batch']}, {w['source_len']}-token sources, "
+        f"{w['new_tokens']} new tokens forced (EOS unreachable), every beam returned, {w['threads']} threads, "
+        f"{w['reps']} repetitions round-robin (median); load {m.get('load_average')} at the start. Every "
+        "contender ends with the same numbers per candidate: tokens, raw log-probability, entropy, top-1 "
+        "and top-5 under its own beam, processed transition score and sequence score (`generate`: "
+        "`compute_transition_scores` with `beam_indices`, `token_stats` on `output_logits` gathered along "
+        "`beam_indices`).",
+        "",
+        "| contender | median s | runs (s) | speed vs generate | candidates equal to generate's |",
+        "|---|---:|---|---:|---|",
+    ]
+    targets = []
+    for beams in w["beams"]:
+        gen = res.get(f"{beams} beams: {BEAM_GENERATE}", {}).get("median_s")
+        for key, r in res.items():
+            if not key.startswith(f"{beams} beams:"):
+                continue
+            runs = ", ".join(f"{x:.2f}" for x in r["times_s"])
+            speed = gen / r["median_s"] if gen else None
+            equal = "yes" if r["candidates_equal_generate"] else "**no**"
+            lines.append(f"| {key} | {r['median_s']:.2f} | {runs} | {_fmt(speed)}x | {equal} |")
+            if key.endswith(BEAM_STATS) and speed is not None:
+                targets.append(
+                    (f"beam search ({beams} beams) throughput vs HF generate", speed, ">= 1.0x", 1.0)
+                )
+    return lines + [""], targets
 
 
 def _int8_section(d: dict) -> list[str]:
@@ -266,6 +305,11 @@ def render(folder: Path, command: str) -> str:
                 label = "HF generate" if other == GENERATE else other.replace(" + token_stats", "")
                 ratio = res[other]["median_s"] / res[STATS]["median_s"]
                 targets.append((f"engine throughput vs {label} (run {extra.stem})", ratio, goal, low))
+    beam = _load(folder, "beam")
+    if beam:
+        lines, t = beam_section(beam)
+        body += lines
+        targets += t
     if int8:
         body += _int8_section(int8)
     out += [

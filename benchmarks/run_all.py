@@ -5,7 +5,7 @@
     python benchmarks/run_all.py --device cuda --dtype bf16   # GPU figures (decode part only)
 
 Each part runs in its own process and writes ``reports/bench/<part>.json``; all of them take about
-40 minutes on 2 busy cores (decode about 12, scoring 9, memory 4, int8 5, the two extra decode runs 6). Benchmarks, not tests: nothing here asserts a timing.
+40 minutes on 2 busy cores (decode about 12, scoring 9, memory 4, int8 5, beam 1, the two extra decode runs 6). Benchmarks, not tests: nothing here asserts a timing.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PARTS = ("decode", "scoring", "memory", "int8", "decode-1thread", "decode-ct2mkl")
+PARTS = ("decode", "scoring", "memory", "int8", "beam", "decode-1thread", "decode-ct2mkl")
 EXTRA = {  # further decode runs: one thread (no spin-waiting on a shared machine), CTranslate2 with MKL forced
     "decode-1thread": ["--threads", "1", "--skip", "compile", "naive", "levers"],
     "decode-ct2mkl": ["--ct2-mkl", "--skip", "compile", "naive", "levers", "int8", "full", "engine=hf"],
@@ -36,7 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     for part in args.only:
         script = HERE / f"bench_{part.split('-')[0]}.py"
         cmd = [sys.executable, str(script), "--out", str(args.bench_dir / f"{part}.json")]
-        if part in ("decode", "scoring", "decode-ct2mkl"):  # memory and int8 effects do not depend on threads
+        if part in (
+            "decode",
+            "scoring",
+            "beam",
+            "decode-ct2mkl",
+        ):  # memory and int8 effects do not depend on threads
             cmd += ["--threads", str(args.threads)]
         if part.startswith("decode"):
             cmd += ["--device", args.device, "--dtype", args.dtype] + EXTRA.get(part, [])

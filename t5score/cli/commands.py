@@ -91,7 +91,12 @@ def _parse_and_run(module_cls, datamodule_cls, args, name, read_input, make_spec
         cli.config.overwrite,
     )
     if report is not None:
-        print(f"t5score: {len(rows)} rows -> {out / spec.output_name}; report: {report}")
+        import pyarrow.parquet as pq
+
+        written = pq.ParquetFile(
+            out / spec.output_name
+        ).metadata.num_rows  # what the file holds, not the input
+        print(f"t5score: {written} rows -> {out / spec.output_name}; report: {report}")
     return 0
 
 

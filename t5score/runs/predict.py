@@ -140,6 +140,25 @@ class Seq2SeqPredictor(L.LightningModule):
         self.tokenizer = None
         self.output_dir: Path | None = None  # set by the runner; capture "full" writes logits below it
 
+    def generation_summary(self) -> dict[str, Any] | None:
+        """What ``run.json`` records under ``generation``: the settings in force, with the beam search's."""
+        if self.generation is None:
+            return None
+        summary = self.generation.summary()
+        if self.options.num_beams > 1:
+            from t5score.engine.beam import beam_settings
+
+            beam = beam_settings(self.generation, self.options)
+            summary["beam_search"] = {
+                "num_beams": self.options.num_beams,
+                "num_return_sequences": self.options.num_return_sequences,
+                "num_beam_groups": self.options.num_beam_groups,
+                "diversity_penalty": self.options.diversity_penalty,
+                "length_penalty": beam.length_penalty,
+                "early_stopping": beam.early_stopping,
+            }
+        return summary
+
     def configure_model(self) -> None:
         if self.model is None:
             from t5score.engine.quantize import apply_quantize

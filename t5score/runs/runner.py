@@ -184,7 +184,7 @@ def run(
         "config": config,
         "model": getattr(module, "name_or_path", None),
         # predict: the generation settings in force (non-default settings, length, processors, ignored)
-        **({"generation": module.generation.summary()} if getattr(module, "generation", None) else {}),
+        **_generation_info(module),
         "data": getattr(datamodule, "path", None),
         "versions": versions(),
         "device": str(trainer.strategy.root_device),
@@ -207,6 +207,12 @@ def run(
     log_summary(trainer.loggers, summary)
     (output_dir / "run.json").write_text(json.dumps(json_safe(info), indent=2, default=str))
     return report.path
+
+
+def _generation_info(module: Any) -> dict[str, Any]:
+    """``{"generation": ...}`` for a predict run (settings, length, processors, beam search), else empty."""
+    summary = module.generation_summary() if hasattr(module, "generation_summary") else None
+    return {"generation": summary} if summary else {}
 
 
 def log_summary(loggers: list, summary: dict[str, Any]) -> None:

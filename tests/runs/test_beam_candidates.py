@@ -241,3 +241,23 @@ def test_diverse_beam_search_from_the_cli(t5_dir, input_file, tmp_path, beam_run
         assert scores == sorted(scores, reverse=True)
     plain = pd.read_parquet(beam_run / "predictions.parquet")
     assert (df["prediction"] != plain["prediction"]).any()  # the penalty changed some candidates
+
+
+def test_the_closing_line_counts_the_rows_written(t5_dir, input_file, tmp_path, capsys):
+    """The success line counts the candidate rows in the file (sources * R), not the input rows."""
+    out = tmp_path / "count"
+    assert main(_args(t5_dir, input_file, out)) == 0
+    rows = len(pd.read_parquet(out / "predictions.parquet"))
+    assert rows == BEAMS * len(SOURCES)
+    assert f"t5score: {rows} rows -> {out / 'predictions.parquet'}" in capsys.readouterr().out
+
+
+def test_run_json_records_the_beam_settings_in_force(beam_run, t5_dir):
+    """length_penalty / early_stopping not given: the model's generation config decides (generate's
+    defaults 1.0 / False when it sets none), and run.json says which values ran."""
+    config = json.loads((t5_dir / "generation_config.json").read_text())
+    beam = json.loads((beam_run / "run.json").read_text())["generation"]["beam_search"]
+    assert beam["num_beams"] == beam["num_return_sequences"] == BEAMS
+    assert beam["length_penalty"] == config.get("length_penalty", 1.0)
+    assert beam["early_stopping"] == config.get("early_stopping", False)
+    assert (beam["num_beam_groups"], beam["diversity_penalty"]) == (1, 0.0)
