@@ -21,7 +21,7 @@ from t5score.data.rows import build_rows, plan_batches, rows_from_texts
 from t5score.engine.modeling import load_model_and_tokenizer
 from t5score.engine.options import DecodeOptions
 from t5score.records import PredictionRecord, SourceRow
-from t5score.runs.decode_rows import check_candidates, decode_rows, resolve_generation_for
+from t5score.runs.decode_rows import decode_rows, resolve_generation_for
 
 
 class Predictor:
@@ -82,7 +82,6 @@ class Predictor:
         the records also hold their teacher-forced scores (not when sampling).
         """
         opts = DecodeOptions(**options)
-        check_candidates(opts)
         generation = resolve_generation_for(self.model, self.tokenizer, opts, warn=True)
         rows = self._rows(data, source_column, target_column, id_column, targets, prefix)
         out: list[PredictionRecord] = []

@@ -32,7 +32,8 @@ from __future__ import annotations
 import torch
 
 from t5score.engine.beam_groups import BEAM_FIELDS, BeamSettings, GroupState, Hyps
-from t5score.engine.decode import DecodeOutput
+from t5score.engine.beam_logits import StepLogitsStore
+from t5score.engine.decode import DecodeOutput, LogitsSink
 from t5score.engine.engines import decoder_stepper
 from t5score.engine.hf import HFStepper, encoder_output
 from t5score.engine.options import DecodeOptions
@@ -89,6 +90,7 @@ def beam_search(
     *,
     encoder_hidden: torch.Tensor | None = None,
     generation: Generation | None = None,
+    logits_sink: LogitsSink | None = None,
 ) -> DecodeOutput:
     """Beam search (diverse with ``options.num_beam_groups > 1``) over ``input_ids`` (``[B, S]``).
 
@@ -96,7 +98,10 @@ def beam_search(
     best) at row ``b * R + r``, with every :class:`~t5score.engine.decode.DecodeOutput` field per candidate
     and ``sequence_scores`` (see the module doc). ``encoder_hidden`` (``[B, S, D]``): the encoder's output
     when the caller has it; ``generation``: the resolved generation settings (default: resolved here,
-    warning once about ignored settings). ``engine``, ``compile`` and ``top_k`` are read as in
+    warning once about ignored settings). ``logits_sink`` (capture ``full``) receives the raw logits of the
+    RETURNED candidates only, as ``sink(step, candidate_rows, logits)`` once decoding is over: every step's
+    beam logits wait in a temporary file (never in memory) until the finalists are known, then each
+    candidate's steps are read back along its ``beam_indices``. ``engine``, ``compile`` and ``top_k`` are read as in
     :func:`~t5score.engine.decode.greedy_decode`; ``eos_check_every`` and ``drop_finished`` do not apply.
     """
     opts = options
@@ -117,6 +122,7 @@ def beam_search(
     states = [GroupState(batch, settings, opts.top_k, start, pad, device) for _ in range(groups)]
     offsets = torch.arange(batch, device=device)[:, None] * beams  # [B, 1] first beam row of a source
     next_ids = torch.full((batch * beams,), start, dtype=torch.long, device=device)
+    store = StepLogitsStore(steps_max, batch * beams, model.config.vocab_size) if logits_sink else None
 
     for step in range(steps_max):
         logits = stepper.step(next_ids)  # [B*N, V]
@@ -125,8 +131,11 @@ def beam_search(
         per_beam = {
             name: getattr(stats, name).view(batch, groups, n, *getattr(stats, name).shape[1:])
             for name in BEAM_FIELDS
-            if name != "changed"
+            if name not in ("changed", "beam_rows")
         }
+        per_beam["beam_rows"] = torch.arange(batch * beams, device=device).view(batch, groups, n)
+        if store is not None:
+            store.write(step, logits)
         top1 = stats.top1_ids.view(batch, groups, n)
         counts = None  # [B, V] tokens chosen at this step by the groups so far (diverse search)
         sources, tokens, hits = [], [], []
@@ -154,7 +163,10 @@ def beam_search(
         if not improvable or all_full or bool(torch.cat(hits, dim=1).all()):
             break
 
-    return _candidates(states, opts.num_return_sequences, pad)
+    out = _candidates(states, opts.num_return_sequences, pad)
+    if store is not None:
+        store.replay(out, logits_sink)
+    return out
 
 
 def _candidates(states: list[GroupState], returned: int, pad: int) -> DecodeOutput:
@@ -176,7 +188,7 @@ def _candidates(states: list[GroupState], returned: int, pad: int) -> DecodeOutp
     masked = {
         name: t.masked_fill(~valid[..., None] if t.dim() == 3 else ~valid, 0)
         for name, t in fields.items()
-        if name not in ("nonfinite", "changed")
+        if name not in ("nonfinite", "changed", "beam_rows")
     }
     return DecodeOutput(
         token_ids=hyps.tokens[:, :, 1 : longest + 1].reshape(rows, longest).masked_fill(~valid, pad),
@@ -186,4 +198,5 @@ def _candidates(states: list[GroupState], returned: int, pad: int) -> DecodeOutp
         nonfinite=(fields["nonfinite"] & valid).any(dim=1),
         processor_changed_steps=(fields["changed"] & valid).sum(dim=1),
         sequence_scores=scores.gather(1, best).reshape(rows),
+        beam_indices=fields["beam_rows"].masked_fill(~valid, -1),
     )

@@ -27,9 +27,10 @@ HYP_FIELDS = {
     "topk_logprobs": (torch.float32, True),
     "nonfinite": (torch.bool, False),
     "changed": (torch.bool, False),  # a processor changed the beam's argmax at this step
+    "beam_rows": (torch.long, False),  # the beam row (of B*N) whose logits gave the token: beam_indices
 }
 #: the fields that describe a beam's distribution at a step (independent of the chosen token)
-BEAM_FIELDS = ("entropies", "top1_probs", "topk_ids", "topk_logprobs", "nonfinite", "changed")
+BEAM_FIELDS = ("entropies", "top1_probs", "topk_ids", "topk_logprobs", "nonfinite", "changed", "beam_rows")
 
 
 def _take(tensor: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

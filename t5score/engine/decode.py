@@ -49,6 +49,9 @@ class DecodeOutput:
     # [B] beam search (t5score.engine.beam): the length-penalised beam score that decided the candidate's
     # rank, generate's sequences_scores; None for greedy and sampled rows
     sequence_scores: torch.Tensor | None = None
+    # [B, T] beam search: the beam row (of batch * num_beams) whose logits gave each token, -1 after the
+    # candidate's end (generate's beam_indices)
+    beam_indices: torch.Tensor | None = None
 
 
 # the TokenStats fields a decoding keeps per step: name -> (dtype, has a top-k dim)

@@ -32,19 +32,30 @@ class BatchLogitsWriter:
     def __call__(self, step: int, rows: torch.Tensor, logits: torch.Tensor) -> None:
         self.array[rows.cpu().numpy(), step] = logits.float().cpu().numpy()
 
-    def close(self, ids: list[str], num_tokens: list[int], batch_rows: list[int]) -> None:
-        """Flush, and write this batch's index entries (``id -> file, row, num_tokens``)."""
+    def close(
+        self,
+        ids: list[str],
+        num_tokens: list[int],
+        batch_rows: list[int],
+        candidates: list[int] | None = None,
+    ) -> None:
+        """Flush, and write this batch's index entries (``id -> file, row, num_tokens``; with beam search
+        also ``candidate_index``, several entries per id)."""
         self.array.flush()
         del self.array
         entries = [
             {"id": i, "file": self.name, "row": r, "num_tokens": n}
             for i, r, n in zip(ids, batch_rows, num_tokens, strict=True)
         ]
+        if candidates is not None:
+            for entry, candidate in zip(entries, candidates, strict=True):
+                entry["candidate_index"] = candidate
         self.path.with_suffix(".index.json").write_text(json.dumps(entries))
 
 
 def merge_index(folder: Path) -> Path | None:
-    """Combine the per-batch index files into ``index.parquet`` (duplicate ids from DDP padding dropped)."""
+    """Combine the per-batch index files into ``index.parquet`` (duplicate entries from DDP padding dropped:
+    the first of each id, or of each (id, candidate_index) with beam search, wins)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -53,18 +64,20 @@ def merge_index(folder: Path) -> Path | None:
         return None
     entries, seen = [], set()
     for entry in (e for p in parts for e in json.loads(p.read_text())):
-        if entry["id"] not in seen:  # the first entry of an id wins
-            seen.add(entry["id"])
+        key = (entry["id"], entry.get("candidate_index"))
+        if key not in seen:
+            seen.add(key)
             entries.append(entry)
     out = folder / "index.parquet"
     pq.write_table(pa.Table.from_pylist(entries), out)
     return out
 
 
-def load_logits(run_dir: str | Path, example_id: str | int) -> torch.Tensor:
+def load_logits(run_dir: str | Path, example_id: str | int, candidate_index: int = 0) -> torch.Tensor:
     """The raw logits of one example of a ``capture=full`` run, as a ``[num_tokens, vocab]`` float tensor.
 
-    ``example_id`` is the row's ``id`` in ``predictions.parquet`` (the row number when no id column was given).
+    ``example_id`` is the row's ``id`` in ``predictions.parquet`` (the row number when no id column was given);
+    ``candidate_index`` picks a beam-search candidate (0 = the best beam; ignored for other runs).
     """
     import pyarrow.parquet as pq
 
@@ -73,9 +86,13 @@ def load_logits(run_dir: str | Path, example_id: str | int) -> torch.Tensor:
     if not index_path.exists():
         raise FileNotFoundError(f"{index_path}: no logits index; was the run made with --model.capture full?")
     index = pq.read_table(index_path).to_pydict()
+    keys = list(zip(index["id"], index.get("candidate_index", [None] * len(index["id"])), strict=True))
+    wanted = (str(example_id), candidate_index if "candidate_index" in index else None)
     try:
-        at = index["id"].index(str(example_id))
+        at = keys.index(wanted)
     except ValueError:
-        raise KeyError(f"example id {example_id!r} not in {index_path}") from None
+        raise KeyError(
+            f"example id {example_id!r} (candidate {candidate_index}) not in {index_path}"
+        ) from None
     array = np.load(folder / index["file"][at], mmap_mode="r")
     return torch.from_numpy(np.array(array[int(index["row"][at]), : int(index["num_tokens"][at])]))

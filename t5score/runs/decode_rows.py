@@ -22,7 +22,6 @@ __all__ = [
     "DecodeOptions",
     "add_reference_scores",
     "candidates_per_source",
-    "check_candidates",
     "decode_rows",
     "resolve_generation_for",
     "tokenize_sources",
@@ -78,14 +77,6 @@ def _record(row: SourceRow, out, b: int, tokenizer, truncated: bool, sample: int
     )
 
 
-def check_candidates(options: DecodeOptions) -> None:
-    """One ValueError line for a setting the run cannot combine with beam search (checked before the model
-    loads, by the CLI module and the Python API; :class:`DecodeOptions` checks the beam settings themselves):
-    capture ``full``, which keeps no logits of beam candidates."""
-    if options.num_beams > 1 and options.capture == "full":
-        raise ValueError("capture='full' keeps the logits of greedy or sampled rows: use it with num_beams 1")
-
-
 def candidates_per_source(options: DecodeOptions) -> tuple[str | None, int]:
     """``("sample_index", N)`` when sampling, ``("candidate_index", R)`` with beam search (R returned
     candidates), ``(None, 1)`` for greedy decoding: the column numbering a source's rows and their count."""
@@ -96,13 +87,29 @@ def candidates_per_source(options: DecodeOptions) -> tuple[str | None, int]:
     return None, 1
 
 
-def _beam_records(model, tokenizer, good, options, input_ids, mask, hidden, truncated, generation) -> list:
+def _beam_records(
+    model, tokenizer, good, options, input_ids, mask, hidden, truncated, generation, logits_dir, batch_index
+) -> list:
     """The ``R`` candidates of every source of ``good``, best first: source ``b``'s candidate ``r`` is row
-    ``b * R + r`` of :func:`~t5score.engine.beam.beam_search`'s output."""
+    ``b * R + r`` of :func:`~t5score.engine.beam.beam_search`'s output; with capture ``full`` the raw
+    logits of those candidates (and of no other beam) go to the run's logits folder."""
     from t5score.engine.beam import beam_search
 
-    out = beam_search(model, input_ids, mask, options, encoder_hidden=hidden, generation=generation)
     per_source = options.num_return_sequences
+    sink = None
+    if options.capture == "full":
+        rows = len(good) * per_source
+        vocab = model.config.vocab_size
+        sink = BatchLogitsWriter(
+            logits_dir, batch_index, rows, generation.max_new_tokens, vocab, options.logits_dtype
+        )
+    out = beam_search(
+        model, input_ids, mask, options, encoder_hidden=hidden, generation=generation, logits_sink=sink
+    )
+    if sink is not None:
+        ids = [row.id for row in good for _ in range(per_source)]
+        candidates = list(range(per_source)) * len(good)
+        sink.close(ids, out.num_tokens.tolist(), list(range(len(ids))), candidates)
     records = []
     for b, row in enumerate(good):
         for r in range(per_source):
@@ -148,7 +155,6 @@ def decode_rows(
     ``generation``: the generation settings resolved once for the run (:func:`resolve_generation_for`);
     default: resolved here.
     """
-    check_candidates(options)
     if generation is None:
         generation = resolve_generation_for(model, tokenizer, options)
     device = next(model.parameters()).device
@@ -169,7 +175,17 @@ def decode_rows(
         hidden = model.get_encoder()(input_ids=input_ids, attention_mask=mask).last_hidden_state  # [G, S, D]
         if options.num_beams > 1:
             decoded = _beam_records(
-                model, tokenizer, good, options, input_ids, mask, hidden, truncated, generation
+                model,
+                tokenizer,
+                good,
+                options,
+                input_ids,
+                mask,
+                hidden,
+                truncated,
+                generation,
+                logits_dir,
+                batch_index,
             )
         else:
             decoded = _sampled_records(

@@ -17,7 +17,6 @@ from t5score.engine.processors import Generation
 from t5score.records import PredictionRecord, SourceBatch, SourceRow
 from t5score.runs.decode_rows import (
     candidates_per_source,
-    check_candidates,
     decode_rows,
     resolve_generation_for,
 )
@@ -127,7 +126,6 @@ class Seq2SeqPredictor(L.LightningModule):
             use_generation_config=use_generation_config,
             forced_bos_token=forced_bos_token,
         )
-        check_candidates(self.options)
         from t5score.engine.quantize import QUANTIZE_MODES
 
         if quantize not in QUANTIZE_MODES:

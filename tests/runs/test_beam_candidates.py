@@ -196,7 +196,6 @@ def test_greedy_runs_have_no_beam_columns(t5_dir, input_file, tmp_path):
     [
         (["--model.num_return_sequences", str(BEAMS + 1)], "num_return_sequences"),
         (["--model.num_samples", "2"], "num_samples"),
-        (["--model.capture", "full"], "capture"),
         (["--model.num_beam_groups", "3"], "num_beam_groups"),
         (["--model.early_stopping", "sometimes"], "early_stopping"),
     ],
@@ -261,3 +260,44 @@ def test_run_json_records_the_beam_settings_in_force(beam_run, t5_dir):
     assert beam["length_penalty"] == config.get("length_penalty", 1.0)
     assert beam["early_stopping"] == config.get("early_stopping", False)
     assert (beam["num_beam_groups"], beam["diversity_penalty"]) == (1, 0.0)
+
+
+def test_capture_full_keeps_the_raw_logits_of_the_returned_candidates(t5_dir, input_file, tmp_path):
+    """capture=full with beams: each returned candidate's logits, read back by (id, candidate_index), equal
+    generate's output_logits gathered along its beam_indices (no other beam's logits are kept)."""
+    from t5score import load_logits
+
+    out = tmp_path / "full"
+    assert (
+        main(_args(t5_dir, input_file, out, "--model.capture", "full", "--model.logits_dtype", "float32"))
+        == 0
+    )
+    df = pd.read_parquet(out / "predictions.parquet")
+    model = AutoModelForSeq2SeqLM.from_pretrained(t5_dir).eval()
+    tok = AutoTokenizer.from_pretrained(t5_dir)
+    checked = 0
+    for i, source in enumerate(SOURCES):
+        if not source:
+            continue
+        g = model.generate(
+            **tok([source], return_tensors="pt"),
+            do_sample=False,
+            num_beams=BEAMS,
+            num_return_sequences=BEAMS,
+            max_new_tokens=MAX_NEW,
+            output_logits=True,
+            return_dict_in_generate=True,
+        )
+        for r in range(BEAMS):
+            row = df[(df["id"] == f"s{i}") & (df["candidate_index"] == r)].iloc[0]
+            n = int(row["num_tokens"])
+            kept = load_logits(out, f"s{i}", candidate_index=r)
+            assert kept.shape == (n, model.config.vocab_size)
+            beams = g.beam_indices[r, :n]
+            expected = torch.stack([g.logits[t][beams[t]] for t in range(n)])
+            scale = expected.abs().max()
+            torch.testing.assert_close(kept / scale, expected / scale, atol=1e-5, rtol=0)
+            checked += 1
+    assert checked == BEAMS * (len(SOURCES) - 1)
+    index = pd.read_parquet(out / "logits" / "index.parquet")
+    assert len(index) == len(df) - BEAMS  # every returned candidate of every decoded source, once
