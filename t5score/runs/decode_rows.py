@@ -88,8 +88,8 @@ def candidates_per_source(options: DecodeOptions) -> tuple[str | None, int]:
 
 
 def _beam_records(
-    model, tokenizer, good, options, input_ids, mask, hidden, truncated, generation, logits_dir, batch_index
-) -> list:
+    model, tokenizer, good, options, input_ids, mask, hidden, truncated, logits_dir, batch_index, generation
+) -> list[PredictionRecord]:
     """The ``R`` candidates of every source of ``good``, best first: source ``b``'s candidate ``r`` is row
     ``b * R + r`` of :func:`~t5score.engine.beam.beam_search`'s output; with capture ``full`` the raw
     logits of those candidates (and of no other beam) go to the run's logits folder."""
@@ -173,34 +173,20 @@ def decode_rows(
             tokenizer, [r.source for r in good], max_source_length, device
         )
         hidden = model.get_encoder()(input_ids=input_ids, attention_mask=mask).last_hidden_state  # [G, S, D]
-        if options.num_beams > 1:
-            decoded = _beam_records(
-                model,
-                tokenizer,
-                good,
-                options,
-                input_ids,
-                mask,
-                hidden,
-                truncated,
-                generation,
-                logits_dir,
-                batch_index,
-            )
-        else:
-            decoded = _sampled_records(
-                model,
-                tokenizer,
-                good,
-                options,
-                input_ids,
-                mask,
-                hidden,
-                truncated,
-                logits_dir,
-                batch_index,
-                generation,
-            )
+        decode = _beam_records if options.num_beams > 1 else _sampled_records
+        decoded = decode(
+            model,
+            tokenizer,
+            good,
+            options,
+            input_ids,
+            mask,
+            hidden,
+            truncated,
+            logits_dir,
+            batch_index,
+            generation,
+        )
         records.extend(decoded)
         if score_references and not options.num_samples:
             _reference_scores_per_source(model, tokenizer, good, decoded, hidden, mask, per_source)
