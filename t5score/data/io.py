@@ -22,6 +22,7 @@ FORMATS = {
 }
 
 
+FIELD_SIZE_LIMIT = 2**31 - 1  # the largest CSV/TSV field read: the most a C long holds on every platform
 ROW_ERROR = "__error__"  # record key: a problem of this one row found while reading (the row is flagged)
 
 
@@ -67,35 +68,49 @@ def _read_jsonl(path: Path, text: str) -> list[dict[str, Any]]:
     return rows
 
 
+def _delimited_row(path: Path, header: list[str], cells: list[str], line: int) -> dict[str, Any]:
+    """One CSV/TSV record as a dict; more cells than the header raises, fewer flags the row."""
+    if len(cells) > len(header):
+        raise InputError(f"{path}: line {line}: more fields than the header has")
+    row: dict[str, Any] = dict(zip(header, cells, strict=False))
+    if len(cells) < len(header):  # keep the row, flagged, rather than guess which cells are missing
+        missing = header[len(cells) :]
+        row.update(dict.fromkeys(missing))
+        row[ROW_ERROR] = (
+            f"line {line}: {len(cells)} of the header's {len(header)} fields "
+            f"(missing: {', '.join(map(repr, missing))})"
+        )
+    row["__line__"] = line
+    return row
+
+
 def _read_delimited(path: Path, text: str, sep: str) -> list[dict[str, Any]]:
     import csv
     import io
 
     # strict: a quote that is never closed raises instead of swallowing the rest of the file into one cell
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=sep, strict=True)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, strict=True)
+    header: list[str] | None = None
     rows = []
-    start = 1  # first line of the record being read (csv's own line_num lags behind on errors)
+    start = 1  # first line of the record being read: a quoted cell may span several lines
+    # csv refuses fields over 131,072 characters by default; a valid file may hold longer ones. The limit
+    # is a C long (32 bits on Windows) and process-wide: raised for this read, then put back.
+    limit = csv.field_size_limit(FIELD_SIZE_LIMIT)
     try:
-        reader.fieldnames  # noqa: B018 (reads the header)
-        start = reader.line_num + 1
-        for row in reader:
-            if None in row:  # more cells than header fields
-                raise InputError(f"{path}: line {reader.line_num}: more fields than the header has")
-            missing = [key for key, value in row.items() if value is None]  # csv gives "" for empty cells
-            if missing:  # fewer cells than header fields: keep the row, flagged, rather than guess
-                row[ROW_ERROR] = (
-                    f"line {reader.line_num}: {len(row) - len(missing)} of the header's {len(row)} fields "
-                    f"(missing: {', '.join(map(repr, missing))})"
-                )
-            row["__line__"] = reader.line_num
-            rows.append(row)
+        for cells in reader:
+            if cells and header is None:
+                header = cells
+            elif cells:  # blank lines are skipped, as csv.DictReader skips them
+                rows.append(_delimited_row(path, header, cells, start))
             start = reader.line_num + 1
     except csv.Error as err:
         hint = " (a quoted field is never closed)" if "end of data" in str(err) else ""
         raise InputError(
             f"{path}: line {start}: malformed {'CSV' if sep == ',' else 'TSV'}: {err}{hint}"
         ) from None
-    if reader.fieldnames is None:
+    finally:
+        csv.field_size_limit(limit)
+    if header is None:
         raise InputError(f"{path}: the file is empty (no header, no rows)")
     return rows
 
