@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from t5score.data.frames import records_frame
-from t5score.data.io import InputError, require_column
+from t5score.data.io import InputError, check_unique_columns, require_column
 from t5score.data.values import is_missing
 from t5score.records import CandidateRow
 
@@ -205,6 +205,7 @@ def read_candidates(
     if on_error not in ("flag", "raise"):
         raise ValueError(f"on_error must be 'flag' or 'raise', got {on_error!r}")
     if isinstance(records, pd.DataFrame):
+        check_unique_columns(path if path != "<input>" else "<DataFrame>", list(records.columns))
         records = records.to_dict("records")
     long = group_column is not None
     columns = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,39 @@ def suggest(name: str, choices: list[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def repeated_names(names: Sequence[Any]) -> str | None:
+    """``"'a' (columns 1 and 3), 'b' (columns 2, 4 and 5)"`` for the names given more than once, else None."""
+    columns: dict[Any, list[int]] = {}
+    for number, name in enumerate(names, start=1):
+        columns.setdefault(name, []).append(number)
+    repeated = [
+        f"{name!r} (columns {', '.join(map(str, where[:-1]))} and {where[-1]})"
+        for name, where in columns.items()
+        if len(where) > 1
+    ]
+    return ", ".join(repeated) or None
+
+
+def check_unique_columns(path: str | Path, names: Sequence[Any], where: str = "") -> None:
+    """Raise when a column name repeats: a row would keep only one of those cells, silently."""
+    repeated = repeated_names(names)
+    if repeated:
+        raise InputError(f"{path}: {where}repeated column names: {repeated}; give every column its own name")
+
+
+class _RepeatedKey(ValueError):
+    """A JSON object with a key given twice (json keeps the last one, silently)."""
+
+
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen: set[str] = set()
+        keys = list(dict.fromkeys(k for k, _ in pairs if k in seen or seen.add(k)))
+        raise _RepeatedKey(", ".join(map(repr, keys)))
+    return value
+
+
 def _decode(path: Path, data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
@@ -56,10 +90,14 @@ def _read_jsonl(path: Path, text: str) -> list[dict[str, Any]]:
         if not line.strip():
             continue  # blank lines separate nothing in JSONL; they are not rows
         try:
-            value = json.loads(line)
+            value = json.loads(line, object_pairs_hook=_unique_object)
         except json.JSONDecodeError as err:
             raise InputError(
                 f"{path}: line {number}: not valid JSON ({err.msg} at column {err.colno})"
+            ) from None
+        except _RepeatedKey as err:
+            raise InputError(
+                f"{path}: line {number}: key {err} repeated in one JSON object (JSON would keep the last)"
             ) from None
         if not isinstance(value, dict):
             raise InputError(f"{path}: line {number}: expected a JSON object, got {type(value).__name__}")
@@ -99,6 +137,7 @@ def _read_delimited(path: Path, text: str, sep: str) -> list[dict[str, Any]]:
     try:
         for cells in reader:
             if cells and header is None:
+                check_unique_columns(path, cells, f"line {start}: ")
                 header = cells
             elif cells:  # blank lines are skipped, as csv.DictReader skips them
                 rows.append(_delimited_row(path, header, cells, start))
@@ -119,8 +158,14 @@ def _read_parquet(path: Path) -> list[dict[str, Any]]:
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(path)
+        file = pq.ParquetFile(path)
+        names = file.schema_arrow.names
     except Exception as err:  # pyarrow raises several types for a damaged file
+        raise InputError(f"{path}: not a readable Parquet file ({err})") from None
+    check_unique_columns(path, names)  # pyarrow writes such files; reading them back fails or loses cells
+    try:
+        table = file.read()
+    except Exception as err:
         raise InputError(f"{path}: not a readable Parquet file ({err})") from None
     rows = table.to_pylist()
     for number, row in enumerate(rows, start=1):

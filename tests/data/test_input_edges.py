@@ -8,10 +8,18 @@ through the CLI: one ``t5score: error:`` line, exit 2.
 from __future__ import annotations
 
 import csv
+import re
 
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from t5score.data.io import read_records
+from t5score.api import Predictor
+from t5score.data.candidates import read_candidates
+from t5score.data.io import InputError, read_records
+from t5score.data.rows import build_rows
+from tests.helpers.cli import assert_user_error
 
 BIG = 300_000  # over the csv module's default field limit (131,072 characters)
 
@@ -47,3 +55,84 @@ def test_rows_are_numbered_by_their_first_line(tmp_path):
     assert rows[0]["source"] == "one\ntwo\r\nthree"
     assert rows[2]["__error__"] == "line 8: 1 of the header's 2 fields (missing: 'source')"
     assert rows[2]["source"] is None
+
+
+# --- repeated column names: the file is refused, naming the file, the name(s) and their positions --------
+
+REPEATED = [
+    ("dup.csv", "id,source,source\n1,a,b\n", ["line 1", "'source' (columns 2 and 3)"]),
+    (
+        "dup.tsv",
+        "a\tsource\ta\tb\tb\tb\n1\tx\t2\t3\t4\t5\n",
+        ["'a' (columns 1 and 3)", "'b' (columns 4, 5 and 6)"],
+    ),
+    ("dup_late.csv", "\n\nsource,x,x\ns,1,2\n", ["line 3", "'x' (columns 2 and 3)"]),  # blank lines first
+    ("two_unnamed.csv", "source,,\ns,1,2\n", ["'' (columns 2 and 3)"]),  # two trailing delimiters
+    ("dup.jsonl", '{"source": "a"}\n{"source": "a", "id": 1, "source": "b"}\n', ["line 2", "key 'source'"]),
+    ("dup_nested.jsonl", '{"source": "a", "meta": {"k": 1, "k": 2}}\n', ["line 1", "key 'k'"]),
+]
+
+
+@pytest.mark.parametrize("name,content,needles", REPEATED, ids=[c[0] for c in REPEATED])
+def test_a_repeated_column_name_is_refused(tmp_path, name, content, needles):
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(InputError, match="repeated") as caught:
+        read_records(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: ") and "\n" not in message
+    for needle in needles:
+        assert needle in message, message
+
+
+def test_a_parquet_file_with_a_repeated_column_name_is_refused(tmp_path):
+    path = tmp_path / "dup.parquet"
+    table = pa.Table.from_arrays(
+        [pa.array(["a"]), pa.array([1]), pa.array(["b"])], names=["source", "n", "source"]
+    )
+    pq.write_table(table, path)  # pyarrow writes it; reading it back is where it goes wrong
+    with pytest.raises(
+        InputError, match=re.escape(f"{path}: repeated column names: 'source' (columns 1 and 3)")
+    ):
+        read_records(path)
+
+
+def test_one_unnamed_column_is_an_ordinary_column(tmp_path):
+    """pandas' ``to_csv`` writes its index under an empty name: one unnamed column is read, and ignored
+    unless chosen; two are refused above (their cells would overwrite each other)."""
+    path = tmp_path / "index.csv"
+    pd.DataFrame({"source": ["a", "b"], "target": ["x", "y"]}).to_csv(path)  # header ",source,target"
+    rows = read_records(path)
+    assert [(r[""], r["source"], r["target"]) for r in rows] == [("0", "a", "x"), ("1", "b", "y")]
+    built = build_rows(rows, path, "source", "target")
+    assert [(r.source, r.target, r.error) for r in built] == [("a", "x", None), ("b", "y", None)]
+
+
+def test_a_dataframe_with_a_repeated_column_name_is_refused(t5_dir):
+    """pandas' ``to_dict`` would keep the last of the repeated columns (with a warning)."""
+    frame = pd.DataFrame([["a", "b"]], columns=["source", "source"])
+    predictor = Predictor.from_pretrained(str(t5_dir))
+    with pytest.raises(
+        InputError, match=re.escape("<DataFrame>: repeated column names: 'source' (columns 1 and 2)")
+    ):
+        predictor.predict(frame, max_new_tokens=2)
+    with pytest.raises(InputError, match="repeated column names: 'source'"):
+        read_candidates(frame.assign(candidates=[["c"]]))
+
+
+def test_cli_refuses_a_repeated_column_name(t5_dir, tmp_path, capsys):
+    path = tmp_path / "dup.csv"
+    path.write_text("id,source,target,source\n1,a,b,c\n", encoding="utf-8")
+    out = tmp_path / "out"
+    argv = [
+        "predict",
+        "--model.name_or_path",
+        str(t5_dir),
+        "--data.path",
+        str(path),
+        "--output_dir",
+        str(out),
+    ]
+    line = assert_user_error(capsys, argv, "repeated")
+    assert str(path) in line and "'source' (columns 2 and 4)" in line
+    assert not out.exists()
