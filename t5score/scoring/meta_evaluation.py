@@ -3,10 +3,14 @@
 Works on the per-candidate frame of :func:`t5score.scoring.rerank.score_candidates` (columns ``group_position``,
 ``candidate_index``, ``candidate``, ``reference``, ``error``, a score column and ``rank``).
 
+* Counts: ``candidates_not_finite``, candidates flagged because a score is not finite (``error`` from
+  :func:`not_finite_error`; never ranked); ``groups_without_finite_score``, groups where such candidates
+  left no candidate to rank (they have no top candidate); ``candidates_nonfinite``, candidates whose
+  ``src->hyp`` logits held NaN or inf (flagged or not).
 * ROUGE-1/2/L F1 (stemmed, in [0, 1]) against the reference, averaged over the groups that have a reference
-  and a ranked candidate, for three choices per group: ``top`` (rank 1), ``first`` (the lowest candidate
-  index without an error: the input's own choice, the baseline) and ``oracle`` (the best mean of ROUGE-1/2/L;
-  ties to the earlier candidate): an upper bound for any reranker of these candidates.
+  and a ranked candidate, for three choices per group among its ranked candidates only: ``top`` (rank 1),
+  ``first`` (the lowest candidate index: the input's own choice, the baseline) and ``oracle`` (the best
+  mean of ROUGE-1/2/L; ties to the earlier candidate): an upper bound for any reranker of these candidates.
 * Summary-level correlation: Kendall's tau-b and Spearman's rho (scipy) between the score and ROUGE-L (and
   the human score) over the candidates of one group, then averaged over groups. A group with fewer than two
   candidates having both values is counted in ``groups_too_few``; one where either side is constant
@@ -15,6 +19,8 @@ Works on the per-candidate frame of :func:`t5score.scoring.rerank.score_candidat
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -22,6 +28,25 @@ import pandas as pd
 from scipy import stats
 
 from t5score.scoring.rouge import ROUGE_KEYS, add_rouge_columns
+
+_NOT_FINITE = re.compile(r"scores? \S.* (is|are) not finite \(")
+
+
+def not_finite_error(directions: Sequence[str], cause: str) -> str:
+    """The ``error`` of a candidate whose score in ``directions`` is not finite.
+
+    >>> not_finite_error(["src->hyp"], "non-finite logits")
+    'score src->hyp is not finite (non-finite logits)'
+    >>> is_not_finite_error(not_finite_error(["ref->hyp", "F"], "NaN or inf"))
+    True
+    """
+    noun, verb = ("score", "is") if len(directions) == 1 else ("scores", "are")
+    return f"{noun} {', '.join(directions)} {verb} not finite ({cause})"
+
+
+def is_not_finite_error(error: Any) -> bool:
+    """Whether ``error`` is one of :func:`not_finite_error`."""
+    return isinstance(error, str) and _NOT_FINITE.match(error) is not None
 
 
 def group_correlations(frame: pd.DataFrame, x: str, y: str, group: str = "group_position") -> dict[str, Any]:
@@ -67,18 +92,24 @@ def meta_evaluate(
     frame: pd.DataFrame, *, score_column: str = "score", human_column: str = "human_score"
 ) -> dict[str, Any]:
     """Summary of a scored, ranked candidate frame (see the module docstring); JSON-ready (None, not NaN)."""
-    valid = frame[frame["error"].isna() & frame["candidate_index"].notna()]
+    candidates = frame[frame["candidate_index"].notna()]
+    valid = candidates[candidates["error"].isna()]
     score = pd.to_numeric(valid[score_column], errors="coerce").astype(float)
+    not_finite = candidates["error"].map(is_not_finite_error).astype(bool)
+    ranked_groups = set(valid.loc[valid["rank"].notna(), "group_position"])
     summary: dict[str, Any] = {
         "groups": int(frame["group_position"].nunique()),
-        "candidates": int(frame["candidate_index"].notna().sum()),
+        "candidates": len(candidates),
         "rows_with_error": int(frame["error"].notna().sum()),
         "candidates_scored": int(score.notna().sum()),
-        "candidates_nonfinite": int(valid["nonfinite"].fillna(False).astype(bool).sum())
-        if "nonfinite" in valid
+        "candidates_nonfinite": int(candidates["nonfinite"].fillna(False).astype(bool).sum())
+        if "nonfinite" in candidates
         else 0,
+        "candidates_not_finite": int(not_finite.sum()),
+        "groups_without_finite_score": len(set(candidates.loc[not_finite, "group_position"]) - ranked_groups),
     }
-    if valid["reference"].notna().any():
+    valid = valid[valid["rank"].notna()]  # what was ranked: choices and correlations are among these
+    if candidates["reference"].notna().any():
         if "rougeL" not in valid:
             valid = add_rouge_columns(valid, "candidate", "reference")
         with_ref = valid[valid["reference"].notna()]

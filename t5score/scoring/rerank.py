@@ -2,7 +2,11 @@
 gives them), and the meta-evaluation of that ranking.
 
 Ranking: rank 1 is the highest score; ties are broken by candidate index (the earlier candidate first),
-NaN scores rank last, flagged rows (``error`` set, or no candidate) get no rank. Default score: mean
+missing scores (a reference direction in a group without reference) rank last, flagged rows (``error`` set,
+or no candidate) get no rank. A candidate with a non-finite score (NaN or inf, in any direction computed:
+non-finite logits) is flagged, ``error`` = ``score src->hyp is not finite (non-finite logits)``, its
+non-finite scores are written as nulls and it is never ranked; the other candidates of its group are ranked
+among themselves, and a group left without one has no rank-1 candidate. Default score: mean
 log-probability of the candidate given the source (``src->hyp``). Meta-evaluation (summary-level, see
 :mod:`t5score.scoring.meta_evaluation`): ROUGE-1/2/L F1 (stemmed) against the reference of the top-ranked
 candidate, of the first candidate (baseline) and of the oracle (the candidate with the best mean of
@@ -26,20 +30,30 @@ from t5score.data.frames import records_frame
 from t5score.data.values import is_missing
 from t5score.records import CandidateRow, RerankRecord, fill_from_pair
 from t5score.scoring.directions import direction_column, score_directions
-from t5score.scoring.meta_evaluation import meta_evaluate
+from t5score.scoring.meta_evaluation import meta_evaluate, not_finite_error
 from t5score.scoring.options import ScoreOptions
 from t5score.scoring.rouge import add_rouge_columns
+
+
+def _unrankable(score: Any) -> bool:
+    """A score that is there but not finite (NaN, inf): such a candidate gets no rank."""
+    return score is not None and score is not pd.NA and not math.isfinite(float(score))
 
 
 def rank_values(
     groups: Sequence[Any], indices: Sequence[Any], scores: Sequence[Any], errors: Sequence[Any]
 ) -> list[int | None]:
     """1-based rank of each candidate within its group: highest score first, ties by candidate index, a
-    missing (None/NaN) score last; None where ``errors`` is set or ``indices`` is missing."""
-    ranked = [i for i in range(len(groups)) if is_missing(errors[i]) and not is_missing(indices[i])]
+    missing (None) score last; None where ``errors`` is set, ``indices`` is missing or the score is not
+    finite (NaN, inf), the other candidates of the group being ranked among themselves."""
+    ranked = [
+        i
+        for i in range(len(groups))
+        if is_missing(errors[i]) and not is_missing(indices[i]) and not _unrankable(scores[i])
+    ]
 
     def key(i: int) -> tuple:
-        missing = is_missing(scores[i])
+        missing = scores[i] is None or scores[i] is pd.NA
         return groups[i], missing, 0.0 if missing else -float(scores[i]), indices[i]
 
     ranks: list[int | None] = [None] * len(groups)
@@ -51,22 +65,32 @@ def rank_values(
 
 def rank_within_groups(frame: pd.DataFrame, score_column: str = "score") -> pd.Series:
     """:func:`rank_values` of a candidate frame (columns ``group_position``, ``candidate_index``, ``error``
-    and ``score_column``), as an ``Int64`` series on the frame's index."""
+    and ``score_column``), as an ``Int64`` series on the frame's index. A null (NaN) cell is a missing
+    score, as in ``reranked.parquet`` (whose non-finite scores are nulls on flagged rows); inf is not
+    ranked."""
     scores = pd.to_numeric(frame[score_column], errors="coerce").astype(float)
     ranks = rank_values(
         frame["group_position"].tolist(),
         frame["candidate_index"].tolist(),
-        scores.tolist(),
+        [None if math.isnan(s) else s for s in scores.tolist()],
         frame["error"].tolist(),
     )
     return pd.Series(ranks, index=frame.index, dtype="Int64")
 
 
+def _flag_not_finite(record: RerankRecord, directions: Sequence[str], nonfinite_logits: bool) -> None:
+    """Set ``error`` when a direction's score is not finite (before :func:`_nan_to_none` hides it)."""
+    bad = [d for d in directions if _unrankable(getattr(record, direction_column(d)))]
+    if bad:
+        cause = "non-finite logits" if nonfinite_logits else "NaN or inf"
+        record.error = not_finite_error(bad, cause)
+
+
 def _nan_to_none(record: RerankRecord) -> None:
-    """NaN scores (non-finite logits) are written as nulls."""
+    """Non-finite scores (NaN, inf: non-finite logits) are written as nulls."""
     for f in fields(record):
         value = getattr(record, f.name)
-        if isinstance(value, float) and math.isnan(value):
+        if isinstance(value, float) and not math.isfinite(value):
             setattr(record, f.name, None)
 
 
@@ -82,7 +106,8 @@ def score_candidates(
 
     Fills ``num_tokens``, ``sum_logprob``, ``mean_logprob``, ``penalised_logprob``, ``token_logprobs`` and
     ``nonfinite`` (of ``src->hyp``), ``score_<direction>`` per direction (the ``options.score``
-    statistic), ``score`` (the one ranked by) and ``rank``. Groups must be whole in ``rows``.
+    statistic), ``score`` (the one ranked by) and ``rank``; a candidate with a non-finite score is flagged
+    and unranked (see the module docstring). Groups must be whole in ``rows``.
     """
     options = options or ScoreOptions()
     wanted = options.run_directions
@@ -107,6 +132,8 @@ def score_candidates(
             for d in wanted:
                 setattr(record, direction_column(d), result[d].scores[k])
             record.score = getattr(record, direction_column(options.rank_by))
+            logits = any(p.nonfinite for d in wanted for p in result[d].pairs[k])
+            _flag_not_finite(record, wanted, logits)
             _nan_to_none(record)
     ranks = rank_values(
         [r.group_position for r in records],

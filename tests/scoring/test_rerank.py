@@ -11,13 +11,17 @@ import pytest
 import torch
 from rouge_score import rouge_scorer
 from scipy import stats
+from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 from t5score.data.candidates import candidates_frame, read_candidates
+from t5score.data.frames import records_frame
 from t5score.data.io import read_records
 from t5score.records import RerankRecord
 from t5score.scoring.meta_evaluation import group_correlations, meta_evaluate
 from t5score.scoring.options import ScoreOptions
 from t5score.scoring.rerank import rank_values, rank_within_groups, rerank, score_candidates
+from t5score.scoring.rouge import add_rouge_columns
+from tests.helpers.nan_bias import nan_bias_model
 from tests.helpers.tiny_models import make_tiny_model, make_tiny_tokenizer
 
 WIDE = [
@@ -307,7 +311,38 @@ def test_score_candidates_gives_typed_records_batch_by_batch(model_and_tokenizer
 
 
 def test_rank_values_on_plain_values():
+    """None (missing) ranks last; NaN and inf are not ranked, the rest of their group is ranked without them."""
+    inf = float("inf")
     ranks = rank_values(
-        [0, 0, 0, 1, 1], [0, 1, 2, 0, None], [-1.0, None, -1.0, float("nan"), 3.0], [None] * 5
+        [0, 0, 0, 1, 1, 2, 2, 2, 2],
+        [0, 1, 2, 0, None, 0, 1, 2, 3],
+        [-1.0, None, -1.0, float("nan"), 3.0, inf, -inf, -2.0, np.float64("nan")],
+        [None] * 9,
     )
-    assert ranks == [1, 3, 2, 1, None]
+    assert ranks == [1, 3, 2, None, None, None, None, 1, None]
+
+
+def test_nonfinite_score_of_any_direction_flags_the_candidate(t5_dir, tmp_path):
+    """Encoder-only NaN bias: a long candidate goes NaN as the encoder input of ``hyp->ref`` (so ``F``), not
+    in ``src->hyp`` (short source). The row says which scores, keeps its finite ones, and is not ranked."""
+    folder = nan_bias_model(t5_dir, tmp_path / "broken", encoder=True, decoder=False)
+    model, tok = AutoModelForSeq2SeqLM.from_pretrained(folder).eval(), AutoTokenizer.from_pretrained(folder)
+    group = {
+        "source": "read the file",
+        "reference": "read the file",
+        "candidates": ["read the first line of the file and close it", "read the file", "read a line"],
+    }
+    rows = read_candidates([group], reference_column="reference")
+    for rank_by in ("F", "src->hyp"):
+        options = ScoreOptions(
+            rank_by=rank_by, directions=("ref->hyp", "hyp->ref", "F"), max_tokens_per_batch=8
+        )
+        long, *short = score_candidates(rows, model, tok, options)
+        assert long.error == "scores hyp->ref, F are not finite (non-finite logits)"
+        assert long.rank is None and long.score_hyp_ref is None and long.score_f is None
+        assert long.score_src_hyp is not None and np.isfinite(long.score_src_hyp)  # finite scores are kept
+        assert [r.error for r in short] == [None, None] and sorted(r.rank for r in short) == [1, 2]
+        frame = records_frame(score_candidates(rows, model, tok, options), RerankRecord)
+        summary = meta_evaluate(add_rouge_columns(frame, "candidate", "reference"))
+        assert (summary["candidates_not_finite"], summary["groups_without_finite_score"]) == (1, 0)
+        assert summary["candidates_nonfinite"] == 0  # src->hyp logits were finite
