@@ -7,10 +7,12 @@ One code path for a hub id and a local folder: ``from_pretrained(name_or_path)``
 from __future__ import annotations
 
 import logging
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 
 DEFAULT_MODEL = "default"
 
@@ -73,8 +75,24 @@ def resolve_model_path(name_or_path: str | None) -> str:
     return str(name_or_path)
 
 
-def load_model_and_tokenizer(name_or_path: str | None, dtype: torch.dtype | None = None):
-    """Load ``AutoModelForSeq2SeqLM`` and ``AutoTokenizer`` from a hub id or a local folder, in eval mode."""
+#: The weight files ``from_pretrained`` reads from a local folder, in the order it prefers them.
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+
+
+def load_model_and_tokenizer(
+    name_or_path: str | None, dtype: torch.dtype | None = None, trust_remote_code: bool = False
+):
+    """Load ``AutoModelForSeq2SeqLM`` and ``AutoTokenizer`` from a hub id or a local folder, in eval mode.
+
+    A model that names its own Python code (``auto_map``) is refused in one ValueError line, without a
+    prompt and without running that code, unless ``trust_remote_code``; so are weight files that are
+    damaged, not a state dict, or hold none of the model's weights.
+    """
     from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
 
     path = resolve_model_path(name_or_path)
@@ -86,29 +104,83 @@ def load_model_and_tokenizer(name_or_path: str | None, dtype: torch.dtype | None
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # "Loading weights" bars clutter run logs and error output
+    trust = {"trust_remote_code": bool(trust_remote_code)}  # explicit: never transformers' y/N prompt
     kwargs = {"dtype": dtype} if dtype is not None else {}
-    untied = _UntiedT5HeadFilter()
-    hf_logging.get_logger("transformers.modeling_utils").addFilter(untied)
+    held = _LoadMessages()
+    hf_logger = hf_logging.get_logger("transformers.modeling_utils")
+    hf_logger.addFilter(held)
     try:
-        config = AutoConfig.from_pretrained(path)
-        untied.active = config.model_type in ("t5", "mt5")
-        model = AutoModelForSeq2SeqLM.from_pretrained(path, config=config, **kwargs).eval()
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        config = AutoConfig.from_pretrained(path, **trust)
+        held.untied_t5 = config.model_type in ("t5", "mt5")
+        try:
+            model, info = AutoModelForSeq2SeqLM.from_pretrained(
+                path, config=config, output_loading_info=True, **trust, **kwargs
+            )
+        except torch.OutOfMemoryError:
+            raise
+        except (pickle.UnpicklingError, EOFError, TypeError, RuntimeError, SafetensorError) as err:
+            raise ValueError(_weights_error(path, err)) from None
+        if model.state_dict() and set(model.state_dict()) <= set(info["missing_keys"]):
+            raise ValueError(
+                f"{_weights_name(path)} holds none of the weights of {type(model).__name__} (all "
+                f"{len(info['missing_keys'])} missing): it is not this model's checkpoint"
+            )
+        tokenizer = AutoTokenizer.from_pretrained(path, **trust)
+        held.release(hf_logger)
     except OSError as err:  # not a folder, and not reachable on the hub
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise FileNotFoundError(f"cannot load model {path!r}: {first}") from None
+    except ValueError as err:
+        if "trust_remote_code" not in str(err) or trust_remote_code:
+            raise
+        raise ValueError(
+            f"model {path!r} names its own Python code to load it (auto_map); t5score does not run a "
+            "model's code unless asked: read that code, then pass --model.trust_remote_code true "
+            "(Python: trust_remote_code=True)"
+        ) from None
     finally:
-        hf_logging.get_logger("transformers.modeling_utils").removeFilter(untied)
-    return model, tokenizer
+        hf_logger.removeFilter(held)
+    return model.eval(), tokenizer
 
 
-class _UntiedT5HeadFilter(logging.Filter):
-    """Drop transformers' "tied weights ... both are present ... update the config" warning for T5 v1.1 /
-    Flan-T5 checkpoints: transformers 5 forces ``T5Config.tie_word_embeddings=True``, so the advice cannot be
-    followed, and the checkpoint's own output layer is loaded (the case the warning describes is handled)."""
+def _weights_name(path: str) -> str:
+    """The weight file ``from_pretrained`` reads in the folder ``path`` (or a hub id's weights)."""
+    found = [name for name in WEIGHT_FILES if (Path(path) / name).is_file()]
+    return str(Path(path) / found[0]) if found else f"the weights of {path!r}"
 
-    active = False  # set once the config says the model is a T5 / mT5
+
+def _weights_error(path: str, err: BaseException) -> str:
+    """One line naming the weight file that did not load and why."""
+    text = str(err).strip()
+    if "ignore_mismatched_sizes" in text:
+        reason = "its tensor shapes do not match config.json (a checkpoint of another model size?)"
+    elif isinstance(err, (pickle.UnpicklingError, EOFError, TypeError)):
+        reason = "it is not a state dict of tensors (torch.save(model.state_dict()) writes one)"
+    else:
+        reason = f"it is damaged ({type(err).__name__}: {text.splitlines()[0] if text else 'no detail'})"
+    return f"cannot load {_weights_name(path)}: {reason}"
+
+
+class _LoadMessages(logging.Filter):
+    """Holds transformers' loading messages until the model is known to load, so a refused checkpoint
+    leaves one line, not its load report; :meth:`release` passes them on. Drops transformers' "tied weights
+    ... both are present ... update the config" warning for T5 v1.1 / Flan-T5 checkpoints: transformers 5
+    forces ``T5Config.tie_word_embeddings=True``, so the advice cannot be followed, and the checkpoint's own
+    output layer is loaded (the case the warning describes is handled)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.untied_t5 = False  # set once the config says the model is a T5 / mT5
+        self.records: list[logging.LogRecord] = []
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
-        return not (self.active and "both are present in the checkpoints" in text and "lm_head" in text)
+        if not (self.untied_t5 and "both are present in the checkpoints" in text and "lm_head" in text):
+            self.records.append(record)
+        return False
+
+    def release(self, logger: logging.Logger) -> None:
+        logger.removeFilter(self)
+        for record in self.records:
+            logger.handle(record)
+        self.records = []

@@ -73,6 +73,8 @@ class Seq2SeqPredictor(L.LightningModule):
             max_new_tokens is given); the overrides still apply.
         forced_bos_token: The first generated token, a token string or an id: the target language of
             multilingual models (e.g. fra_Latn for NLLB, fr_XX for mBART-50).
+        trust_remote_code: Run the Python code a model folder names in its config (``auto_map``) to load
+            it; false (the default) refuses such a model in one line, without running its code or asking.
     """
 
     def __init__(
@@ -101,6 +103,7 @@ class Seq2SeqPredictor(L.LightningModule):
         generation_config: dict | None = None,
         use_generation_config: bool = DecodeOptions.use_generation_config,
         forced_bos_token: str | int | None = None,
+        trust_remote_code: bool = False,
     ):
         super().__init__()
         self.options = DecodeOptions(
@@ -132,6 +135,7 @@ class Seq2SeqPredictor(L.LightningModule):
             raise ValueError(f"quantize must be one of {QUANTIZE_MODES}, got {quantize!r}")
         self.quantize = quantize
         self.name_or_path = name_or_path
+        self.trust_remote_code = trust_remote_code
         self.generation: Generation | None = None  # the generation settings in force, set with the model
         self.do_score_references = score_references
         self.model: torch.nn.Module | None = None  # loaded in configure_model, after the data is checked
@@ -161,7 +165,9 @@ class Seq2SeqPredictor(L.LightningModule):
         if self.model is None:
             from t5score.engine.quantize import apply_quantize
 
-            self.model, self.tokenizer = load_model_and_tokenizer(self.name_or_path)
+            self.model, self.tokenizer = load_model_and_tokenizer(
+                self.name_or_path, trust_remote_code=self.trust_remote_code
+            )
             self.model = apply_quantize(self.model, self.quantize)
             # once per run: the one warning line about settings greedy decoding ignores
             self.generation = resolve_generation_for(self.model, self.tokenizer, self.options, warn=True)

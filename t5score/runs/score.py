@@ -33,6 +33,8 @@ class Seq2SeqScorer(L.LightningModule):
         max_tokens_per_batch: Padded-token budget per forward pass.
         engine: "auto" (the fast teacher-forced T5 decoder for T5-family models, the model's own forward
             otherwise), "hf" (always the model's forward) or "t5" (require the fast one).
+        trust_remote_code: Run the Python code a model folder names in its config (``auto_map``) to load
+            it; false (the default) refuses such a model in one line, without running its code or asking.
     """
 
     def __init__(
@@ -46,6 +48,7 @@ class Seq2SeqScorer(L.LightningModule):
         max_target_length: int | None = ScoreOptions.max_target_length,
         max_tokens_per_batch: int = ScoreOptions.max_tokens_per_batch,
         engine: str = ScoreOptions.engine,
+        trust_remote_code: bool = False,
     ):
         super().__init__()
         self.options = ScoreOptions(
@@ -58,12 +61,14 @@ class Seq2SeqScorer(L.LightningModule):
             max_tokens_per_batch=max_tokens_per_batch,
             engine=engine,
         )
-        self.name_or_path = name_or_path
+        self.name_or_path, self.trust_remote_code = name_or_path, trust_remote_code
         self.model, self.tokenizer, self.output_dir = None, None, None
 
     def configure_model(self) -> None:
         if self.model is None:
-            self.model, self.tokenizer = load_model_and_tokenizer(self.name_or_path)
+            self.model, self.tokenizer = load_model_and_tokenizer(
+                self.name_or_path, trust_remote_code=self.trust_remote_code
+            )
 
     @torch.inference_mode()
     def predict_step(self, batch: SourceBatch, batch_idx: int = 0) -> list[ScoreRecord]:

@@ -1,17 +1,21 @@
-"""Loading a saved checkpoint keeps what the architecture needs: T5 v1.1 / Flan-T5's own output layer."""
+"""Loading a saved checkpoint keeps what the architecture needs (T5 v1.1 / Flan-T5's own output layer);
+a damaged or foreign weight file fails in one line naming it."""
 
 from __future__ import annotations
 
 import json
 import logging
+import shutil
 
+import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 from t5score.engine.decode import greedy_decode
 from t5score.engine.modeling import load_model_and_tokenizer
 from t5score.engine.options import DecodeOptions
+from tests.helpers.cli import assert_user_error
 
 
 def test_untied_t5v11_head_is_loaded_as_saved_and_unscaled(tiny_model_dirs):
@@ -78,3 +82,81 @@ def test_no_misleading_tie_warning_for_t5v11_but_kept_for_bart(tiny_model_dirs, 
         hf_root.removeHandler(seen)
     assert not any("both are present in the checkpoints" in m for m in t5_messages)
     assert any("both are present in the checkpoints" in m for m in seen.texts[len(t5_messages) :])
+
+
+def _damaged_copy(t5_dir, tmp_path, damage) -> str:
+    folder = tmp_path / "damaged"
+    shutil.copytree(t5_dir, folder)
+    damage(folder)
+    return str(folder)
+
+
+def _bin(folder, obj=None, raw: bytes | None = None) -> None:
+    (folder / "model.safetensors").unlink()
+    if raw is not None:
+        (folder / "pytorch_model.bin").write_bytes(raw)
+    else:
+        torch.save(obj, folder / "pytorch_model.bin")
+
+
+def _truncate(folder) -> None:
+    data = (folder / "model.safetensors").read_bytes()
+    (folder / "model.safetensors").write_bytes(data[: len(data) // 2])
+
+
+DAMAGES = {
+    "bin holds a list": (lambda f: _bin(f, [1, 2, 3]), "pytorch_model.bin: it is not a state dict"),
+    "bin holds a tensor": (lambda f: _bin(f, torch.ones(3)), "pytorch_model.bin: it is not a state dict"),
+    "bin of random bytes": (lambda f: _bin(f, raw=bytes(range(256)) * 4), "pytorch_model.bin: it is not"),
+    "bin empty": (lambda f: _bin(f, raw=b""), "pytorch_model.bin: it is not a state dict"),
+    "safetensors truncated": (_truncate, "model.safetensors: it is damaged"),
+    "safetensors of random bytes": (
+        lambda f: (f / "model.safetensors").write_bytes(bytes(range(256)) * 4),
+        "model.safetensors: it is damaged",
+    ),
+    "safetensors of another model": (
+        lambda f: save_file({"x": torch.ones(2)}, f / "model.safetensors"),
+        "model.safetensors holds none of the weights",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGES))
+def test_damaged_weights_fail_in_one_line_naming_the_file(t5_dir, tmp_path, case, capfd):
+    damage, match = DAMAGES[case]
+    folder = _damaged_copy(t5_dir, tmp_path, damage)
+    capfd.readouterr()
+    with pytest.raises(ValueError) as err:
+        load_model_and_tokenizer(folder)
+    message = str(err.value)
+    assert len(message.splitlines()) == 1 and match in message and folder in message, message
+    assert "LOAD REPORT" not in capfd.readouterr().err  # transformers' report of a refused load is held back
+
+
+def test_damaged_weights_on_the_command_line(t5_dir, tmp_path, capsys):
+    folder = _damaged_copy(t5_dir, tmp_path, lambda f: _bin(f, [1, 2, 3]))
+    data = tmp_path / "in.jsonl"
+    data.write_text(json.dumps({"id": "a", "source": "open the file"}) + "\n")
+    out = tmp_path / "run"
+    argv = ["predict", "--model.name_or_path", folder, "--data.path", str(data), "--output_dir", str(out)]
+    assert_user_error(capsys, argv, r"pytorch_model\.bin: it is not a state dict")
+    assert not out.exists()
+
+
+def test_load_report_of_a_partial_checkpoint_still_reaches_the_log(t5_dir, tmp_path):
+    """Held messages are passed on once the model loads: a checkpoint missing one weight is reported."""
+
+    def drop_one(folder):
+        weights = load_file(folder / "model.safetensors")
+        del weights["decoder.final_layer_norm.weight"]
+        save_file(weights, folder / "model.safetensors")
+
+    folder = _damaged_copy(t5_dir, tmp_path, drop_one)
+    seen = _Messages()
+    hf_root = logging.getLogger("transformers")
+    hf_root.addHandler(seen)
+    try:
+        load_model_and_tokenizer(folder)
+    finally:
+        hf_root.removeHandler(seen)
+    assert any("LOAD REPORT" in m and "decoder.final_layer_norm.weight" in m for m in seen.texts)
