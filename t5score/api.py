@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from t5score.data.io import check_unique_columns
+from t5score.data.frames import frame_rows
 from t5score.data.rows import build_rows, plan_batches, rows_from_texts
 from t5score.engine.modeling import load_model_and_tokenizer
 from t5score.engine.options import DecodeOptions
@@ -48,10 +48,7 @@ class Predictor:
 
     def _rows(self, data, source_column, target_column, id_column, targets, prefix) -> list[SourceRow]:
         if isinstance(data, pd.DataFrame):
-            check_unique_columns("<DataFrame>", list(data.columns))
-            records = data.to_dict("records")
-            for i, rec in enumerate(records):
-                rec["__line__"] = i
+            records = frame_rows(data, "<DataFrame>", first_line=0)  # rows numbered as the ids: from 0
             return build_rows(records, "<DataFrame>", source_column, target_column, id_column, prefix)
         if isinstance(data, str):
             raise TypeError("pass a list of texts (or a DataFrame), not a single string")

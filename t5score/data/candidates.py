@@ -1,6 +1,7 @@
 """Reading the candidates to rerank into :class:`~t5score.records.CandidateRow` s, one per candidate.
 
-Input (rows as :func:`t5score.data.io.read_records` gives them, or a DataFrame), in one of two layouts:
+Input (rows as :func:`t5score.data.io.read_records` gives them, plain dicts of cells, or a DataFrame), in
+one of two layouts:
 
 * **wide** -- one row per source; ``candidates_column`` holds the list of candidate texts: a real list
   (JSONL, Parquet) or a JSON string such as ``["a", "b"]`` (CSV). An optional ``human_column`` holds a
@@ -19,14 +20,15 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from t5score.data.frames import records_frame
-from t5score.data.io import InputError, check_unique_columns, require_column
+from t5score.data.frames import frame_rows, records_frame
+from t5score.data.io import InputError, RawRow, raw_rows, require_column
 from t5score.data.values import is_missing
 from t5score.records import CandidateRow
 
@@ -71,20 +73,25 @@ class _RowReader:
         self.seen_ids: dict[str, int] = {}  # wide layout: id -> line
 
     def flag(self, line: int, field: str, reason: str) -> str:
-        message = f"{self.path}: line {line}: field {field!r} {reason}"
+        return self.fail(f"{self.path}: line {line}: field {field!r} {reason}")
+
+    def fail(self, message: str) -> str:
+        """``message`` as the row's error (``on_error="flag"``), or raised (``"raise"``)."""
         if self.on_error == "raise":
             raise InputError(message)
         return message
 
-    def common(self, rec: dict[str, Any], position: int) -> tuple[dict[str, Any], str | None]:
-        line = int(rec.get("__line__", position + 1))
-        source, error = rec.get(self.col["source"]), None
+    def common(self, rec: RawRow) -> tuple[dict[str, Any], str | None]:
+        line, values = rec.line, rec.values
+        source, error = values.get(self.col["source"]), None
+        if rec.error is not None:  # damaged while reading (a short CSV row): flagged, whatever else holds
+            error = self.fail(f"{self.path}: {rec.error}")
         if not isinstance(source, str) or not source.strip():
             reason = "is empty" if source is None or isinstance(source, str) else "is not text"
-            error, source = self.flag(line, self.col["source"], reason), None
+            error, source = error or self.flag(line, self.col["source"], reason), None
         else:
             source = self.prefix + source
-        reference = rec.get(self.col["reference"]) if self.col["reference"] else None
+        reference = values.get(self.col["reference"]) if self.col["reference"] else None
         if is_missing(reference):
             reference = None
         elif not isinstance(reference, str):
@@ -104,9 +111,9 @@ class _RowReader:
         except ValueError as err:
             return None, self.flag(line, field, str(err))
 
-    def long_row(self, rec: dict[str, Any], position: int) -> list[dict[str, Any]]:
-        base, error = self.common(rec, position)
-        line, gid = base["line"], rec.get(self.col["group"])
+    def long_row(self, rec: RawRow, position: int) -> list[dict[str, Any]]:
+        base, error = self.common(rec)
+        line, gid = base["line"], rec.values.get(self.col["group"])
         if is_missing(gid) or str(gid).strip() == "":
             key, gid = f"__line{line}", None
             error = error or self.flag(line, self.col["group"], "(group id) is empty")
@@ -117,10 +124,10 @@ class _RowReader:
             if error is None and base[field] != group[field]:
                 reason = f"differs from the first row of group {gid!r} (line {group['line']})"
                 error = self.flag(line, self.col[field], reason)
-        cand = rec.get(self.col["candidate"])
+        cand = rec.values.get(self.col["candidate"])
         error = error or self.text_error(line, self.col["candidate"], cand)
         human, human_error = (
-            self.human(line, self.col["human"], rec.get(self.col["human"]))
+            self.human(line, self.col["human"], rec.values.get(self.col["human"]))
             if self.col["human"]
             else (None, None)
         )
@@ -137,9 +144,9 @@ class _RowReader:
             }
         ]
 
-    def group_id(self, rec: dict[str, Any], line: int) -> str:
+    def group_id(self, rec: RawRow, line: int) -> str:
         """The row's id from ``id_column``; an empty or repeated id is a file-level error (raised)."""
-        raw, column = rec.get(self.col["id"]), self.col["id"]
+        raw, column = rec.values.get(self.col["id"]), self.col["id"]
         if is_missing(raw) or str(raw).strip() == "":
             raise InputError(f"{self.path}: line {line}: field {column!r} (id) is empty")
         if str(raw) in self.seen_ids:
@@ -150,20 +157,20 @@ class _RowReader:
         self.seen_ids[str(raw)] = line
         return str(raw)
 
-    def wide_row(self, rec: dict[str, Any], position: int) -> list[dict[str, Any]]:
-        base, error = self.common(rec, position)
+    def wide_row(self, rec: RawRow, position: int) -> list[dict[str, Any]]:
+        base, error = self.common(rec)
         line, field = base["line"], self.col["candidates"]
         gid = self.group_id(rec, line) if self.col["id"] else str(position)
         row = {**base, "group_id": gid, "group_position": position}
         try:
-            cands = _as_list(rec.get(field))
+            cands = _as_list(rec.values.get(field))
         except ValueError as err:
             error = error or self.flag(line, field, str(err))
             return [{**row, "candidate_index": None, "candidate": None, "human_score": None, "error": error}]
         humans: list[Any] = [None] * len(cands)
         if self.col["human"]:
             try:
-                humans = _as_list(rec.get(self.col["human"]))
+                humans = _as_list(rec.values.get(self.col["human"]))
                 if len(humans) != len(cands):
                     raise ValueError(f"has {len(humans)} scores for {len(cands)} candidates")
             except ValueError as err:
@@ -185,7 +192,7 @@ class _RowReader:
 
 
 def read_candidates(
-    records: list[dict[str, Any]] | pd.DataFrame,
+    records: Sequence[RawRow | Mapping[str, Any]] | pd.DataFrame,
     path: str | Path = "<input>",
     *,
     source_column: str = "source",
@@ -205,8 +212,8 @@ def read_candidates(
     if on_error not in ("flag", "raise"):
         raise ValueError(f"on_error must be 'flag' or 'raise', got {on_error!r}")
     if isinstance(records, pd.DataFrame):
-        check_unique_columns(path if path != "<input>" else "<DataFrame>", list(records.columns))
-        records = records.to_dict("records")
+        records = frame_rows(records, path if path != "<input>" else "<DataFrame>")
+    records = raw_rows(records)
     long = group_column is not None
     columns = {
         "source": source_column,

@@ -1,4 +1,5 @@
-"""Records as a pandas DataFrame with pandas' nullable dtypes (what the Python API returns)."""
+"""DataFrames in and out: a user's DataFrame as rows (:func:`frame_rows`), records as a DataFrame with
+pandas' nullable dtypes (:func:`records_frame`, what the Python API returns)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Any
 
 import pandas as pd
 
+from t5score.data.io import RawRow, check_unique_columns
+
 _NULLABLE = {int: "Int64", float: "Float64", bool: "boolean"}
 
 
@@ -19,6 +22,13 @@ def _nullable_dtype(hint: Any) -> str | None:
         return None
     args = [a for a in typing.get_args(hint) if a is not type(None)]
     return _NULLABLE.get(args[0]) if len(args) == 1 else None
+
+
+def frame_rows(frame: pd.DataFrame, path: str = "<DataFrame>", first_line: int = 1) -> list[RawRow]:
+    """A user's DataFrame as rows (numbered from ``first_line``); a repeated column name raises, since
+    ``to_dict`` would keep only the last of those columns."""
+    check_unique_columns(path, list(frame.columns))
+    return [RawRow(first_line + i, rec) for i, rec in enumerate(frame.to_dict("records"))]
 
 
 def records_frame(records: Sequence[Any], record_type: type) -> pd.DataFrame:

@@ -1,15 +1,18 @@
-"""Reading user files (JSONL, CSV/TSV, Parquet) into plain rows, with errors a person can act on.
+"""Reading user files (JSONL, CSV/TSV, Parquet) into :class:`RawRow` s, with errors a person can act on.
 
 Every problem with the file as a whole raises :class:`InputError`, a one-line message naming the file
-and, where it applies, the line and field. Problems with a single row are not raised here: the caller
-flags that row, so no row is ever dropped.
+and, where it applies, the line and field. Problems with a single row are not raised here: the row
+carries them (:attr:`RawRow.error`) and the caller flags it, so no row is ever dropped. A row's cells are
+the user's alone: t5score's bookkeeping (line number, row error) lives beside them, so a column may be
+called anything, ``__line__`` and ``__error__`` included.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +27,34 @@ FORMATS = {
 
 
 FIELD_SIZE_LIMIT = 2**31 - 1  # the largest CSV/TSV field read: the most a C long holds on every platform
-ROW_ERROR = "__error__"  # record key: a problem of this one row found while reading (the row is flagged)
+
+
+@dataclass
+class RawRow:
+    """One row of a user's file: its cells by column name, and t5score's bookkeeping beside them."""
+
+    line: int  # where the row starts: the file's line (JSONL, CSV/TSV) or the 1-based row (Parquet)
+    values: dict[str, Any]  # the user's cells, exactly as read
+    error: str | None = None  # a problem of this row found while reading (the row is flagged, not dropped)
+
+
+def raw_rows(records: Sequence[RawRow | Mapping[str, Any]], first_line: int = 1) -> list[RawRow]:
+    """``records`` as :class:`RawRow` s: rows pass through; a plain mapping is all cells, numbered
+    ``first_line + position``.
+
+    Deprecated, for callers of the time when rows were dicts: a plain mapping's ``"__line__"`` int is
+    still taken as its line (pass ``RawRow(line, values)`` instead; files and DataFrames never do this).
+    """
+    rows = []
+    for position, rec in enumerate(records):
+        if isinstance(rec, RawRow):
+            rows.append(rec)
+        elif isinstance(rec.get("__line__"), int):  # deprecated: see above
+            values = {key: value for key, value in rec.items() if key != "__line__"}
+            rows.append(RawRow(rec["__line__"], values))
+        else:
+            rows.append(RawRow(first_line + position, dict(rec)))
+    return rows
 
 
 class InputError(ValueError):
@@ -81,7 +111,7 @@ def _decode(path: Path, data: bytes) -> str:
         ) from None
 
 
-def _read_jsonl(path: Path, text: str) -> list[dict[str, Any]]:
+def _read_jsonl(path: Path, text: str) -> list[RawRow]:
     rows = []
     # split on "\n" only: str.splitlines() also breaks at U+2028, U+0085, form feeds..., which JSON
     # allows unescaped inside strings (ensure_ascii=False writers emit them)
@@ -101,28 +131,26 @@ def _read_jsonl(path: Path, text: str) -> list[dict[str, Any]]:
             ) from None
         if not isinstance(value, dict):
             raise InputError(f"{path}: line {number}: expected a JSON object, got {type(value).__name__}")
-        value["__line__"] = number
-        rows.append(value)
+        rows.append(RawRow(number, value))
     return rows
 
 
-def _delimited_row(path: Path, header: list[str], cells: list[str], line: int) -> dict[str, Any]:
-    """One CSV/TSV record as a dict; more cells than the header raises, fewer flags the row."""
+def _delimited_row(path: Path, header: list[str], cells: list[str], line: int) -> RawRow:
+    """One CSV/TSV record; more cells than the header raises, fewer flags the row."""
     if len(cells) > len(header):
         raise InputError(f"{path}: line {line}: more fields than the header has")
-    row: dict[str, Any] = dict(zip(header, cells, strict=False))
+    row = RawRow(line, dict(zip(header, cells, strict=False)))
     if len(cells) < len(header):  # keep the row, flagged, rather than guess which cells are missing
         missing = header[len(cells) :]
-        row.update(dict.fromkeys(missing))
-        row[ROW_ERROR] = (
+        row.values.update(dict.fromkeys(missing))
+        row.error = (
             f"line {line}: {len(cells)} of the header's {len(header)} fields "
             f"(missing: {', '.join(map(repr, missing))})"
         )
-    row["__line__"] = line
     return row
 
 
-def _read_delimited(path: Path, text: str, sep: str) -> list[dict[str, Any]]:
+def _read_delimited(path: Path, text: str, sep: str) -> list[RawRow]:
     import csv
     import io
 
@@ -154,7 +182,7 @@ def _read_delimited(path: Path, text: str, sep: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _read_parquet(path: Path) -> list[dict[str, Any]]:
+def _read_parquet(path: Path) -> list[RawRow]:
     import pyarrow.parquet as pq
 
     try:
@@ -167,17 +195,14 @@ def _read_parquet(path: Path) -> list[dict[str, Any]]:
         table = file.read()
     except Exception as err:
         raise InputError(f"{path}: not a readable Parquet file ({err})") from None
-    rows = table.to_pylist()
-    for number, row in enumerate(rows, start=1):
-        row["__line__"] = number
-    return rows
+    return [RawRow(number, row) for number, row in enumerate(table.to_pylist(), start=1)]
 
 
-def read_records(path: str | Path) -> list[dict[str, Any]]:
-    """Read ``path`` into a list of dicts; each dict carries ``__line__``, its line (or row) number.
+def read_records(path: str | Path) -> list[RawRow]:
+    """Read ``path`` into one :class:`RawRow` per row, in file order.
 
-    A row that is damaged on its own (a CSV row with fewer cells than the header) also carries
-    ``__error__`` (:data:`ROW_ERROR`): the caller keeps it, flagged, instead of dropping or guessing it.
+    A row that is damaged on its own (a CSV row with fewer cells than the header) has its
+    :attr:`RawRow.error` set: the caller keeps it, flagged, instead of dropping or guessing it.
     """
     path = Path(path)
     if not path.exists():
@@ -203,9 +228,11 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
-def require_column(path: str | Path, rows: list[dict[str, Any]], column: str, option: str) -> None:
+def require_column(
+    path: str | Path, rows: Sequence[RawRow | Mapping[str, Any]], column: str, option: str
+) -> None:
     """Raise when no row has ``column``; the message lists the columns that exist."""
-    present = sorted({key for row in rows for key in row if key not in ("__line__", ROW_ERROR)})
+    present = sorted({str(key) for row in raw_rows(rows) for key in row.values})
     if column not in present:
         raise InputError(
             f"{path}: no column {column!r} (from {option}){suggest(column, present)}; columns: {', '.join(present)}"

@@ -183,7 +183,7 @@ class ScoreDataModule(TextDataModule):
             if self.reference_column:
                 require_column(self.path, records, self.reference_column, "reference_column")
                 for row, rec in zip(self.rows, records, strict=True):
-                    row.references = _references(rec.get(self.reference_column))
+                    row.references = _references(rec.values.get(self.reference_column))
         return self.rows
 
 

@@ -8,23 +8,26 @@ batches already on disk.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-from t5score.data.io import ROW_ERROR, InputError, require_column
+from t5score.data.io import InputError, RawRow, raw_rows, require_column
 from t5score.data.values import is_missing
 from t5score.records import SourceRow
 
 
 def build_rows(
-    records: list[dict],
+    records: Sequence[RawRow | Mapping[str, Any]],
     path: str | Path,
     source_column: str = "source",
     target_column: str | None = None,
     id_column: str | None = None,
     prefix: str = "",
 ) -> list[SourceRow]:
-    """Turn raw records into :class:`SourceRow`; ids default to the row number (0-based)."""
+    """Turn raw records (:func:`~t5score.data.io.read_records`; plain dicts are all cells) into
+    :class:`SourceRow`; ids default to the row number (0-based)."""
+    records = raw_rows(records)
     require_column(path, records, source_column, "source_column")
     if target_column:
         require_column(path, records, target_column, "target_column")
@@ -32,9 +35,9 @@ def build_rows(
         require_column(path, records, id_column, "id_column")
     rows, seen = [], {}
     for position, rec in enumerate(records):
-        line = rec.get("__line__", position + 1)
+        line, values = rec.line, rec.values
         if id_column:
-            raw_id = rec.get(id_column)
+            raw_id = values.get(id_column)
             if is_missing(raw_id) or (isinstance(raw_id, str) and not raw_id.strip()):
                 raise InputError(f"{path}: line {line}: field {id_column!r} (id) is empty")
             row_id = str(raw_id)
@@ -45,16 +48,16 @@ def build_rows(
             seen[row_id] = line
         else:
             row_id = str(position)
-        raw_source = rec.get(source_column)
+        raw_source = values.get(source_column)
         source = (
             "" if is_missing(raw_source) else raw_source if isinstance(raw_source, str) else str(raw_source)
         )
-        error = rec.get(ROW_ERROR)
+        error = rec.error
         if error is None and not isinstance(raw_source, str) and not is_missing(raw_source):
             error = f"field {source_column!r} is not text ({type(raw_source).__name__})"
         elif error is None and not source.strip():
             error = f"field {source_column!r} is empty"
-        target = rec.get(target_column) if target_column else None
+        target = values.get(target_column) if target_column else None
         if is_missing(target):
             target = None
         elif target is not None and not isinstance(target, str):

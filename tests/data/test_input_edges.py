@@ -8,20 +8,53 @@ through the CLI: one ``t5score: error:`` line, exit 2.
 from __future__ import annotations
 
 import csv
+import json
 import re
 
+import lightning.pytorch  # noqa: F401  (its log handler binds to the session stream, not to one test's capsys)
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import torch
+from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 from t5score.api import Predictor
+from t5score.cli import main
 from t5score.data.candidates import read_candidates
-from t5score.data.io import InputError, read_records
+from t5score.data.io import InputError, RawRow, read_records
 from t5score.data.rows import build_rows
 from tests.helpers.cli import assert_user_error
 
 BIG = 300_000  # over the csv module's default field limit (131,072 characters)
+MAX_NEW = 4
+
+
+@pytest.fixture(scope="module")
+def hf(t5_dir):
+    """The independent reference: the saved model and tokenizer through Hugging Face directly."""
+    return AutoModelForSeq2SeqLM.from_pretrained(t5_dir).eval(), AutoTokenizer.from_pretrained(t5_dir)
+
+
+def _generate(hf, text: str) -> list[int]:
+    model, tok = hf
+    enc = tok([text], return_tensors="pt", truncation=True, max_length=512)
+    with torch.no_grad():
+        seq = model.generate(**enc, do_sample=False, num_beams=1, max_new_tokens=MAX_NEW)[0, 1:].tolist()
+    return seq[: seq.index(1) + 1] if 1 in seq else seq  # up to and including EOS, as the contract says
+
+
+def _predict(t5_dir, path, out, *extra) -> int:
+    argv = [
+        "predict",
+        "--model.name_or_path",
+        str(t5_dir),
+        "--data.path",
+        str(path),
+        "--output_dir",
+        str(out),
+    ]
+    return main([*argv, "--model.max_new_tokens", str(MAX_NEW), *extra])
 
 
 def _big_text() -> str:
@@ -40,9 +73,9 @@ def test_a_field_over_the_csv_limit_arrives_intact(tmp_path, sep, suffix):
     before = csv.field_size_limit()
     rows = read_records(path)
     assert csv.field_size_limit() == before  # the limit is raised for the read only
-    assert [r["source"] for r in rows] == ["short", big, "after"]
+    assert [r.values["source"] for r in rows] == ["short", big, "after"]
     # each row is numbered by the line it starts on (the big field spans many lines)
-    assert [r["__line__"] for r in rows] == [2, 3, 3 + big.count("\n") + 1]
+    assert [r.line for r in rows] == [2, 3, 3 + big.count("\n") + 1]
 
 
 def test_rows_are_numbered_by_their_first_line(tmp_path):
@@ -51,10 +84,10 @@ def test_rows_are_numbered_by_their_first_line(tmp_path):
     path = tmp_path / "lines.csv"
     path.write_text('id,source\n\n"a","one\ntwo\r\nthree"\n\nb,x\nc\n', encoding="utf-8", newline="")
     rows = read_records(path)
-    assert [r["__line__"] for r in rows] == [3, 7, 8]
-    assert rows[0]["source"] == "one\ntwo\r\nthree"
-    assert rows[2]["__error__"] == "line 8: 1 of the header's 2 fields (missing: 'source')"
-    assert rows[2]["source"] is None
+    assert [r.line for r in rows] == [3, 7, 8]
+    assert rows[0].values["source"] == "one\ntwo\r\nthree"
+    assert rows[2].error == "line 8: 1 of the header's 2 fields (missing: 'source')"
+    assert rows[2].values == {"id": "c", "source": None}
 
 
 # --- repeated column names: the file is refused, naming the file, the name(s) and their positions --------
@@ -103,7 +136,10 @@ def test_one_unnamed_column_is_an_ordinary_column(tmp_path):
     path = tmp_path / "index.csv"
     pd.DataFrame({"source": ["a", "b"], "target": ["x", "y"]}).to_csv(path)  # header ",source,target"
     rows = read_records(path)
-    assert [(r[""], r["source"], r["target"]) for r in rows] == [("0", "a", "x"), ("1", "b", "y")]
+    assert [(r.values[""], r.values["source"], r.values["target"]) for r in rows] == [
+        ("0", "a", "x"),
+        ("1", "b", "y"),
+    ]
     built = build_rows(rows, path, "source", "target")
     assert [(r.source, r.target, r.error) for r in built] == [("a", "x", None), ("b", "y", None)]
 
@@ -136,3 +172,91 @@ def test_cli_refuses_a_repeated_column_name(t5_dir, tmp_path, capsys):
     line = assert_user_error(capsys, argv, "repeated")
     assert str(path) in line and "'source' (columns 2 and 4)" in line
     assert not out.exists()
+
+
+# --- user columns named like t5score's bookkeeping are ordinary columns ----------------------------------
+
+INTERNAL = [
+    {"__line__": "k1", "__error__": "return the data of the file", "note": "x"},
+    {"__line__": "k2", "__error__": "make a new list", "note": ""},
+]
+
+
+def _internal_file(tmp_path, suffix):
+    path = tmp_path / f"internal.{suffix}"
+    frame = pd.DataFrame(INTERNAL)
+    if suffix == "jsonl":
+        path.write_text("".join(json.dumps(r) + "\n" for r in INTERNAL), encoding="utf-8")
+    elif suffix == "csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path)
+    return path
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "csv", "parquet"])
+def test_columns_named_like_the_bookkeeping_are_read_as_columns(tmp_path, suffix):
+    path = _internal_file(tmp_path, suffix)
+    rows = read_records(path)
+    assert [r.values for r in rows] == INTERNAL  # nothing overwritten, nothing added
+    assert [r.line for r in rows] == ([2, 3] if suffix == "csv" else [1, 2])
+    assert [r.error for r in rows] == [None, None]
+    built = build_rows(rows, path, source_column="__error__", id_column="__line__", target_column="note")
+    assert [(r.id, r.source, r.target, r.error) for r in built] == [
+        ("k1", "return the data of the file", "x", None),
+        ("k2", "make a new list", "", None),
+    ]
+    cands = read_candidates(
+        [RawRow(r.line, {**r.values, "c": ["a"]}) for r in rows],
+        path,
+        source_column="__error__",
+        candidates_column="c",
+    )
+    assert [(c.line, c.source, c.error) for c in cands] == [
+        (rows[0].line, INTERNAL[0]["__error__"], None),
+        (rows[1].line, INTERNAL[1]["__error__"], None),
+    ]
+
+
+def test_the_python_api_reads_bookkeeping_named_columns_as_columns(t5_dir):
+    frame = pd.DataFrame(INTERNAL)
+    out = Predictor.from_pretrained(str(t5_dir)).predict(
+        frame, source_column="__error__", id_column="__line__", max_new_tokens=2
+    )
+    assert out["id"].tolist() == ["k1", "k2"] and out["error"].isna().all()
+    assert out["source"].tolist() == frame["__error__"].tolist() and (out["num_tokens"] > 0).all()
+    cands = read_candidates(frame.assign(c=[["a"], ["b"]]), source_column="__error__", candidates_column="c")
+    assert [(c.line, c.candidate, c.error) for c in cands] == [(1, "a", None), (2, "b", None)]
+
+
+def test_a_short_csv_row_is_flagged_for_rerank_too(tmp_path):
+    """The reader's own row error reaches the candidates reader (a row missing its reference is not
+    scored without it)."""
+    path = tmp_path / "cands.csv"
+    path.write_text('source,candidates,reference\ns1,"[""a""]",r1\ns2,"[""b""]"\n', encoding="utf-8")
+    cands = read_candidates(read_records(path), path, reference_column="reference")
+    assert [c.error for c in cands] == [
+        None,
+        f"{path}: line 3: 2 of the header's 3 fields (missing: 'reference')",
+    ]
+    assert [c.candidate for c in cands] == ["a", "b"] and [c.line for c in cands] == [2, 3]
+
+
+def test_cli_decodes_a_source_column_named_error(t5_dir, hf, tmp_path):
+    path = _internal_file(tmp_path, "csv")
+    out = tmp_path / "out"
+    argv = [
+        "--data.source_column",
+        "__error__",
+        "--data.id_column",
+        "__line__",
+        "--data.target_column",
+        "note",
+    ]
+    assert _predict(t5_dir, path, out, *argv) == 0
+    df = pd.read_parquet(out / "predictions.parquet")
+    assert df["id"].tolist() == ["k1", "k2"] and df["error"].isna().all()
+    assert df["source"].tolist() == [r["__error__"] for r in INTERNAL]
+    assert df["target"].tolist() == ["x", ""]
+    for row in df.itertuples():
+        assert list(row.token_ids) == _generate(hf, row.source)
