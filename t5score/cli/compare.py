@@ -8,6 +8,11 @@ metric that all runs share (``mean_logprob``, ``sum_logprob``, ``mean_entropy``,
 (mean of the per-row differences) with a paired bootstrap 95% confidence interval and p-value, plus the
 examples whose value changed most. Writes ``compare.md``, ``compare.csv`` and ``compare.png``.
 
+Rerank runs are compared with rerank runs only (over the same candidates): per candidate, joined on
+``group_id`` and ``candidate_index`` (the ``score_*`` columns, ``mean_logprob``, ... and ``score`` when all
+runs rank by the same score), and per group, joined on ``group_id``: the top-ranked candidate's ROUGE and
+human score (``top_rouge1/2/L``, ``top_human_score``), with the number of groups whose top candidate changed.
+
 Statistics: rows are resampled with replacement (numpy ``default_rng(seed)``, restarted for every
 metric and run so a number does not depend on which other metrics are compared); the CI is the 2.5 and
 97.5 percentiles of the resampled mean differences; the two-sided p-value is
@@ -75,17 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         argv = sys.argv[1:] if argv is None else list(argv)
         from t5score.reports.compare_page import write_outputs  # (matplotlib: imported only when needed)
 
-        path = write_outputs(
-            args.output_dir,
-            result.runs,
-            result.index,
-            result.table,
-            result.note,
-            result.key_metric,
-            args.n_resamples,
-            args.seed,
-            argv,
-        )
+        path = write_outputs(args.output_dir, result, args.n_resamples, args.seed, argv)
     except CompareError as exc:
         print(f"t5score compare: error: {exc}", file=sys.stderr)
         return 2

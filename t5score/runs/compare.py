@@ -2,8 +2,11 @@
 
 A run is the output folder of ``predict``, ``score`` or ``rerank``: its table (``reranked.parquet``,
 ``scores.parquet`` or ``predictions.parquet``, the first found) and, optionally, ``summary.json``. Rows
-are joined on ``id`` (and ``sample_index`` when present); every difference is to the FIRST run. The
-command line is :mod:`t5score.cli.compare`, the page :mod:`t5score.reports.compare_page`.
+of predict and score runs are joined on ``id`` (and ``sample_index`` / ``candidate_index`` when present);
+rows of rerank runs, which are candidates, on ``(group_id, candidate_index)``, and their groups on
+``group_id`` for the top candidate's ROUGE and human score (:mod:`t5score.runs.compare_rerank` says which
+metrics, and why). A rerank run is compared with rerank runs only. Every difference is to the FIRST run.
+The command line is :mod:`t5score.cli.compare`, the page :mod:`t5score.reports.compare_page`.
 
 Statistics: rows are resampled with replacement (numpy ``default_rng(seed)``, restarted for every
 metric and run so a number does not depend on which other metrics are compared); the CI is the 2.5 and
@@ -22,7 +25,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from t5score.runs import compare_rerank
+
 OUTPUT_FILES = ("reranked.parquet", "scores.parquet", "predictions.parquet")
+KINDS = {"reranked.parquet": "rerank", "scores.parquet": "score", "predictions.parquet": "predict"}
 NOT_METRICS = {"id", "position"}  # and every "*_index" column
 KEY_EXTRA = ("sample_index", "pair_index", "candidate_index")  # join on these too when a run has them
 KEY_METRIC_ORDER = (
@@ -46,6 +52,9 @@ class Run:
     file: str
     frame: pd.DataFrame  # indexed by the join key, scalar columns only
     summary: dict[str, Any] = field(default_factory=dict)
+    kind: str = "predict"  # "predict" | "score" | "rerank", from the table's name
+    groups: pd.DataFrame | None = None  # rerank: one row per group id (compare_rerank.group_frame)
+    unkeyed: int = 0  # rerank: rows without group id or candidate index, not compared
 
 
 def load_run(path: str | Path, label: str, file: str | None = None) -> Run:
@@ -65,10 +74,19 @@ def load_run(path: str | Path, label: str, file: str | None = None) -> Run:
         frame = pd.read_parquet(found, columns=columns)
     except (OSError, ValueError) as exc:
         raise CompareError(f"cannot read {found}: {exc}") from None
-    if "id" not in frame.columns:
-        raise CompareError(f"{found} has no 'id' column; columns are: {', '.join(frame.columns)}")
-    frame["id"] = frame["id"].astype(str)
-    key = ["id"] + [c for c in KEY_EXTRA if c in frame.columns and frame[c].notna().any()]
+    kind, groups, unkeyed = KINDS[found.name], None, 0
+    if kind == "rerank":
+        try:
+            keyed, unkeyed = compare_rerank.candidate_frame(frame, str(found))
+        except ValueError as exc:
+            raise CompareError(str(exc)) from None
+        groups, frame = compare_rerank.group_frame(frame), keyed
+        key = list(compare_rerank.KEY)
+    else:
+        if "id" not in frame.columns:
+            raise CompareError(f"{found} has no 'id' column; columns are: {', '.join(frame.columns)}")
+        frame["id"] = frame["id"].astype(str)
+        key = ["id"] + [c for c in KEY_EXTRA if c in frame.columns and frame[c].notna().any()]
     dup = frame.duplicated(key, keep=False)
     if dup.any():
         first = frame.loc[dup, key].iloc[0].tolist()
@@ -81,60 +99,69 @@ def load_run(path: str | Path, label: str, file: str | None = None) -> Run:
             summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise CompareError(f"{path / 'summary.json'} is not valid JSON: {exc}") from None
-    return Run(label, path, found.name, frame.set_index(key), summary if isinstance(summary, dict) else {})
+    summary = summary if isinstance(summary, dict) else {}
+    return Run(label, path, found.name, frame.set_index(key), summary, kind, groups, unkeyed)
 
 
-def align(runs: list[Run], allow_partial: bool) -> tuple[pd.Index, str | None]:
-    """The join keys to compare (in the first run's order) and, for partial runs, a note saying so."""
-    names = [list(r.frame.index.names) for r in runs]
+def check_kinds(runs: list[Run]) -> None:
+    """Refuse to put a rerank run beside a predict or score run: their rows are different things."""
+    kinds = [r.kind for r in runs]
+    if "rerank" in kinds and any(k != "rerank" for k in kinds):
+        other = next(r for r in runs if r.kind != "rerank")
+        rerank = next(r for r in runs if r.kind == "rerank")
+        raise CompareError(
+            f"cannot compare a rerank run ({rerank.label}: {rerank.file}, rows are candidates keyed by "
+            f"group_id and candidate_index) with a {other.kind} run ({other.label}: {other.file}, rows keyed "
+            "by id); compare rerank runs with rerank runs"
+        )
+
+
+def align(
+    labels: list[str], frames: list[pd.DataFrame], allow_partial: bool, noun: str = "id"
+) -> tuple[pd.Index, str | None]:
+    """The join keys to compare (in the first frame's order) and, for partial runs, a note saying so."""
+    names = [list(f.index.names) for f in frames]
     if any(n != names[0] for n in names[1:]):
-        pairs = ", ".join(f"{r.label}: {n}" for r, n in zip(runs, names, strict=True))
+        pairs = ", ".join(f"{label}: {n}" for label, n in zip(labels, names, strict=True))
         raise CompareError(f"runs are keyed by different columns ({pairs}); compare runs of the same kind")
-    keys = [set(r.frame.index) for r in runs]
+    keys = [set(f.index) for f in frames]
     common = set.intersection(*keys)
     differing = len(set.union(*keys)) - len(common)
     if differing == 0:
-        return runs[0].frame.index, None
-    sizes = ", ".join(f"{r.label}: {len(k)}" for r, k in zip(runs, keys, strict=True))
+        return frames[0].index, None
+    sizes = ", ".join(f"{label}: {len(k)}" for label, k in zip(labels, keys, strict=True))
     if not allow_partial:
         raise CompareError(
-            f"runs cover different examples: {differing} id(s) are not in every run ({sizes} ids); "
-            f"pass --allow-partial to compare the {len(common)} shared id(s)"
+            f"runs cover different examples: {differing} {noun}(s) are not in every run ({sizes} {noun}s); "
+            f"pass --allow-partial to compare the {len(common)} shared {noun}(s)"
         )
     if not common:
-        raise CompareError(f"runs share no id ({sizes} ids): nothing to compare")
-    index = runs[0].frame.index[runs[0].frame.index.isin(list(common))]
+        raise CompareError(f"runs share no {noun} ({sizes} {noun}s): nothing to compare")
+    index = frames[0].index[frames[0].index.isin(list(common))]
     note = (
-        f"Partial comparison (--allow-partial): {len(common)} id(s) present in every run are compared; "
-        f"{differing} id(s) missing from at least one run are left out ({sizes} ids)."
+        f"Partial comparison (--allow-partial): {len(common)} {noun}(s) present in every run are compared; "
+        f"{differing} {noun}(s) missing from at least one run are left out ({sizes} {noun}s)."
     )
     return index, note
 
 
-def shared_metrics(runs: list[Run], wanted: list[str] | None) -> list[str]:
-    """Numeric, non-boolean columns with values in every run; ``wanted`` restricts and orders them."""
+def shared_metrics(frames: list[pd.DataFrame], excluded: set[str] = NOT_METRICS) -> list[str]:
+    """Numeric, non-boolean columns with values in every frame (``excluded`` and ``*_index`` columns
+    aside), in the first frame's column order."""
 
     def numeric(frame: pd.DataFrame) -> set[str]:
         return {
             c
             for c in frame.columns
-            if c not in NOT_METRICS
+            if c not in excluded
             and not str(c).endswith("_index")
             and pd.api.types.is_numeric_dtype(frame[c])
             and not pd.api.types.is_bool_dtype(frame[c])
             and frame[c].notna().any()
         }
 
-    common = set.intersection(*(numeric(r.frame) for r in runs))
-    if wanted:
-        unknown = [m for m in wanted if m not in common]
-        if unknown:
-            raise CompareError(
-                f"metric(s) {', '.join(unknown)} not shared by all runs; shared: {', '.join(sorted(common)) or 'none'}"
-            )
-        return list(dict.fromkeys(wanted))
-    order = list(runs[0].frame.columns)
-    return sorted(common, key=order.index)
+    common = set.intersection(*(numeric(f) for f in frames))
+    return sorted(common, key=list(frames[0].columns).index)
 
 
 def paired_bootstrap(diff: np.ndarray, n_resamples: int, seed: int) -> tuple[float, float, float]:
@@ -156,15 +183,20 @@ def paired_bootstrap(diff: np.ndarray, n_resamples: int, seed: int) -> tuple[flo
 
 
 def compare_table(
-    runs: list[Run], index: pd.Index, metrics: list[str], n_resamples: int, seed: int
+    frames: list[pd.DataFrame],
+    labels: list[str],
+    index: pd.Index,
+    metrics: list[str],
+    n_resamples: int,
+    seed: int,
 ) -> pd.DataFrame:
     """One row per (metric, run): mean, and for runs after the first the paired difference with CI and p."""
     records = []
     for metric in metrics:
-        base = runs[0].frame.loc[index, metric].astype("float64")
-        for i, run in enumerate(runs):
-            values = run.frame.loc[index, metric].astype("float64")
-            rec = {"metric": metric, "run": run.label, "n": int(values.notna().sum()), "mean": values.mean()}
+        base = frames[0].loc[index, metric].astype("float64")
+        for i, (frame, label) in enumerate(zip(frames, labels, strict=True)):
+            values = frame.loc[index, metric].astype("float64")
+            rec = {"metric": metric, "run": label, "n": int(values.notna().sum()), "mean": values.mean()}
             if i > 0:
                 diff = (values - base).dropna().to_numpy()
                 low, high, p = paired_bootstrap(diff, n_resamples, seed)
@@ -186,10 +218,13 @@ class Comparison:
 
     runs: list[Run]
     index: pd.Index  # the join keys compared, in the first run's order
-    metrics: list[str]
-    table: pd.DataFrame
-    note: str | None  # set for partial comparisons (--allow-partial)
-    key_metric: str  # whose largest per-row changes the page lists
+    metrics: list[str]  # per row (for rerank runs: per candidate)
+    table: pd.DataFrame  # the per-row metrics, then (rerank) the per-group ones
+    note: str | None  # set for partial comparisons (--allow-partial) and what was left out
+    key_metric: str  # whose largest per-row (rerank: per-group, when there is one) changes the page lists
+    group_index: pd.Index | None = None  # rerank: the group ids compared
+    group_metrics: list[str] = field(default_factory=list)  # rerank: the top_* metrics
+    chosen_changed: dict[str, int] = field(default_factory=dict)  # rerank: groups whose top candidate changed
 
 
 def compare_runs(
@@ -201,13 +236,39 @@ def compare_runs(
 ) -> Comparison:
     """Align ``runs`` (the first is the baseline), pick the shared metrics and bootstrap their differences.
 
-    Raises :class:`CompareError` for runs that cannot be compared (different keys or ids, no shared
-    numeric metric, an unknown ``metrics`` entry).
+    Raises :class:`CompareError` for runs that cannot be compared (a rerank run beside another kind,
+    different keys or ids, no shared numeric metric, an unknown ``metrics`` entry).
     """
-    index, note = align(runs, allow_partial)
-    shared = shared_metrics(runs, metrics)
-    if not shared:
+    check_kinds(runs)
+    labels, frames = [r.label for r in runs], [r.frame for r in runs]
+    rerank = runs[0].kind == "rerank"
+    index, note = align(labels, frames, allow_partial, "candidate" if rerank else "id")
+    notes = [note]
+    excluded = compare_rerank.not_metrics(runs) if rerank else NOT_METRICS
+    shared, group_index, group_shared, groups = shared_metrics(frames, excluded), None, [], []
+    if rerank:
+        groups = [r.groups for r in runs]
+        group_index, note = align(labels, groups, allow_partial, "group")
+        group_shared = shared_metrics(groups)
+        notes += [note, compare_rerank.score_note(runs), compare_rerank.unkeyed_note(runs)]
+    if metrics:
+        unknown = [m for m in metrics if m not in shared + group_shared]
+        if unknown:
+            said = ", ".join(sorted(shared + group_shared)) or "none"
+            raise CompareError(f"metric(s) {', '.join(unknown)} not shared by all runs; shared: {said}")
+        shared, group_shared = (
+            [m for m in dict.fromkeys(metrics) if m in have] for have in (shared, group_shared)
+        )
+    if not shared and not group_shared:
         raise CompareError("the runs share no numeric per-row metric")
-    table = compare_table(runs, index, shared, n_resamples, seed)
-    key = next((m for m in (metrics or []) + list(KEY_METRIC_ORDER) if m in shared), shared[0])
-    return Comparison(runs, index, shared, table, note, key)
+    table = compare_table(frames, labels, index, shared, n_resamples, seed)
+    if group_shared:
+        group_table = compare_table(groups, labels, group_index, group_shared, n_resamples, seed)
+        table = pd.concat([t for t in (table, group_table) if len(t)], ignore_index=True)
+    order = (
+        (metrics or []) + list(compare_rerank.GROUP_METRIC_ORDER if rerank else ()) + list(KEY_METRIC_ORDER)
+    )
+    key = next((m for m in order if m in shared + group_shared), (shared + group_shared)[0])
+    note = " ".join(n for n in notes if n) or None
+    changed = compare_rerank.chosen_changed(runs, group_index) if rerank else {}
+    return Comparison(runs, index, shared, table, note, key, group_index, group_shared, changed)
