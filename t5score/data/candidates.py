@@ -94,8 +94,9 @@ class _RowReader:
         reference = values.get(self.col["reference"]) if self.col["reference"] else None
         if is_missing(reference):
             reference = None
-        elif not isinstance(reference, str):
-            reference = str(reference)
+        elif not isinstance(reference, str):  # one reference per source: never a stringified list or number
+            error = error or self.text_error(line, self.col["reference"], reference)
+            reference = None
         return {"line": line, "source": source, "reference": reference}, error
 
     def text_error(self, line: int, field: str, value: Any) -> str | None:

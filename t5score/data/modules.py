@@ -16,7 +16,7 @@ import lightning as L
 from torch.utils.data import DataLoader, Dataset
 
 from t5score.data.candidates import read_candidates
-from t5score.data.io import InputError, read_records, require_column
+from t5score.data.io import InputError, read_records
 from t5score.data.rows import build_rows, plan_batches
 from t5score.records import CandidateBatch, CandidateRow, SourceBatch, SourceRow
 
@@ -145,20 +145,6 @@ class TextDataModule(PlannedDataModule):
         ]
 
 
-def _references(value: Any) -> str | list[str] | None:
-    """A reference cell: a text, a list of texts (JSON list in CSV), or null."""
-    if isinstance(value, str) and value.lstrip().startswith("["):
-        import json
-
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            return value
-    if value is None or isinstance(value, str):
-        return value
-    return [str(v) for v in value if v is not None] or None
-
-
 class ScoreDataModule(TextDataModule):
     """Rows with a source and a text to score (``target_column``), optionally references.
 
@@ -174,16 +160,18 @@ class ScoreDataModule(TextDataModule):
             raise InputError("t5score score needs --data.target_column: the column of texts to score")
 
     def load_rows(self) -> list[SourceRow]:
-        """The rows of :class:`TextDataModule`, each with its ``references`` when ``reference_column`` is set."""
+        """The rows of :class:`TextDataModule`, each with its ``references`` when ``reference_column`` is set
+        (a text or a list of texts; anything else flags the row)."""
         if self.rows is None:
-            records = read_records(self.path)
             self.rows = build_rows(
-                records, self.path, self.source_column, self.target_column, self.id_column, self.prefix
+                read_records(self.path),
+                self.path,
+                self.source_column,
+                self.target_column,
+                self.id_column,
+                self.prefix,
+                reference_column=self.reference_column,
             )
-            if self.reference_column:
-                require_column(self.path, records, self.reference_column, "reference_column")
-                for row, rec in zip(self.rows, records, strict=True):
-                    row.references = _references(rec.values.get(self.reference_column))
         return self.rows
 
 

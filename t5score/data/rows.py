@@ -8,6 +8,7 @@ batches already on disk.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,30 @@ from t5score.data.values import is_missing
 from t5score.records import SourceRow
 
 
+def _not_text(column: str, value: Any) -> str:
+    return f"field {column!r} is not text ({type(value).__name__})"
+
+
+def references_of(value: Any, column: str) -> tuple[str | list[str] | None, str | None]:
+    """A reference cell as (references, error): a text, a list of texts (a JSON list in a CSV cell; missing
+    items left out), or None when missing or empty; anything else is the row's error, never stringified."""
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return value, None  # a text that happens to start with "["
+    if is_missing(value) or isinstance(value, str):
+        return (None if is_missing(value) else value), None
+    if hasattr(value, "tolist") and not isinstance(value, (list, tuple)):  # a NumPy array (DataFrame cell)
+        value = value.tolist()
+    if not isinstance(value, (list, tuple)):
+        return None, f"field {column!r} is not text or a list of texts ({type(value).__name__})"
+    for index, item in enumerate(value):
+        if not is_missing(item) and not isinstance(item, str):
+            return None, _not_text(f"{column}[{index}]", item)
+    return [item for item in value if not is_missing(item)] or None, None
+
+
 def build_rows(
     records: Sequence[RawRow | Mapping[str, Any]],
     path: str | Path,
@@ -24,15 +49,24 @@ def build_rows(
     target_column: str | None = None,
     id_column: str | None = None,
     prefix: str = "",
+    reference_column: str | None = None,
 ) -> list[SourceRow]:
     """Turn raw records (:func:`~t5score.data.io.read_records`; plain dicts are all cells) into
-    :class:`SourceRow`; ids default to the row number (0-based)."""
+    :class:`SourceRow`; ids default to the row number (0-based).
+
+    A row keeps its place whatever is wrong with it; ``error`` names the first problem: the reader's, then
+    a source that is empty or not text, a target that is not text (a list, a number, a dict: never
+    stringified), references (``reference_column``, see :func:`references_of`) that are not texts.
+    """
     records = raw_rows(records)
-    require_column(path, records, source_column, "source_column")
-    if target_column:
-        require_column(path, records, target_column, "target_column")
-    if id_column:
-        require_column(path, records, id_column, "id_column")
+    for column, option in (
+        (source_column, "source_column"),
+        (target_column, "target_column"),
+        (id_column, "id_column"),
+        (reference_column, "reference_column"),
+    ):
+        if column:
+            require_column(path, records, column, option)
     rows, seen = [], {}
     for position, rec in enumerate(records):
         line, values = rec.line, rec.values
@@ -52,17 +86,26 @@ def build_rows(
         source = (
             "" if is_missing(raw_source) else raw_source if isinstance(raw_source, str) else str(raw_source)
         )
-        error = rec.error
-        if error is None and not isinstance(raw_source, str) and not is_missing(raw_source):
-            error = f"field {source_column!r} is not text ({type(raw_source).__name__})"
-        elif error is None and not source.strip():
-            error = f"field {source_column!r} is empty"
+        errors = [rec.error]
+        if not isinstance(raw_source, str) and not is_missing(raw_source):
+            errors.append(_not_text(source_column, raw_source))
+        elif not source.strip():
+            errors.append(f"field {source_column!r} is empty")
         target = values.get(target_column) if target_column else None
         if is_missing(target):
             target = None
-        elif target is not None and not isinstance(target, str):
-            target = str(target)
-        rows.append(SourceRow(position, row_id, prefix + source if error is None else source, target, error))
+        elif not isinstance(target, str):
+            errors.append(_not_text(target_column, target))
+            target = None
+        references, reference_error = (
+            references_of(values.get(reference_column), reference_column)
+            if reference_column
+            else (None, None)
+        )
+        error = next((e for e in [*errors, reference_error] if e is not None), None)
+        row = SourceRow(position, row_id, prefix + source if error is None else source, target, error)
+        row.references = references if reference_error is None else None
+        rows.append(row)
     return rows
 
 
