@@ -11,7 +11,8 @@ one of two layouts:
   must carry the same source (and reference).
 
 A problem with one row (missing or empty source, candidates that are not a list, an empty list, a null or
-non-text candidate, human scores that do not match) is flagged: the row keeps its place with ``error`` set
+non-text candidate, a reference that is not text -- one reference per source --, human scores that do
+not match, a CSV row short of cells) is flagged: the row keeps its place with ``error`` set
 and the message names the file, line and field. ``on_error="raise"`` raises that message instead. A
 missing column always raises. Nothing is dropped.
 """
