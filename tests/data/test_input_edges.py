@@ -156,9 +156,20 @@ def test_a_dataframe_with_a_repeated_column_name_is_refused(t5_dir):
         read_candidates(frame.assign(candidates=[["c"]]))
 
 
-def test_cli_refuses_a_repeated_column_name(t5_dir, tmp_path, capsys):
-    path = tmp_path / "dup.csv"
-    path.write_text("id,source,target,source\n1,a,b,c\n", encoding="utf-8")
+@pytest.mark.parametrize(
+    "name,content,needle",
+    [
+        (
+            "dup.csv",
+            "id,source,target,source\n1,a,b,c\n",
+            "line 1: repeated column names: 'source' (columns 2 and 4)",
+        ),
+        ("dup.jsonl", '{"source": "a"}\n{"source": "b", "source": "c"}\n', "line 2: key 'source' repeated"),
+    ],
+)
+def test_cli_refuses_a_repeated_column_name(t5_dir, tmp_path, capsys, name, content, needle):
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
     out = tmp_path / "out"
     argv = [
         "predict",
@@ -170,7 +181,7 @@ def test_cli_refuses_a_repeated_column_name(t5_dir, tmp_path, capsys):
         str(out),
     ]
     line = assert_user_error(capsys, argv, "repeated")
-    assert str(path) in line and "'source' (columns 2 and 4)" in line
+    assert line.startswith(f"t5score: error: {path}: {needle}"), line
     assert not out.exists()
 
 
