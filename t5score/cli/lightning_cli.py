@@ -7,6 +7,8 @@ from typing import Any
 
 from lightning.pytorch.cli import LightningCLI
 
+from t5score.data.io import InputError
+
 TRAINER_DEFAULTS = {
     "logger": False,
     "devices": 1,
@@ -34,6 +36,53 @@ class T5ScoreCLI(LightningCLI):
         parser.add_argument(
             "--overwrite", action="store_true", help="Replace an earlier run in --output_dir."
         )
+
+    def before_instantiate_classes(self) -> None:
+        """Refuse Trainer options a t5score run cannot honour before the Trainer is built."""
+        check_trainer_options(self.config.get("trainer") or {})
+
+    def instantiate_trainer(self, **kwargs: Any):
+        """The Trainer; its configuration errors (a MisconfigurationException) become one line."""
+        from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+        try:
+            return super().instantiate_trainer(**kwargs)
+        except MisconfigurationException as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise InputError(f"--trainer options: {first}") from None
+
+
+PARTIAL_RUN = (
+    "a t5score run decodes every input row, and the run's merge refuses a partial one; drop the option "
+    "(to try a few rows, give --data.path a smaller file)"
+)
+
+
+def check_trainer_options(trainer: Any) -> None:
+    """An InputError naming the option for an accelerator this machine lacks, and for
+    ``limit_predict_batches`` (other than 1.0) and ``fast_dev_run``, which decode part of the input."""
+    limit, fast = trainer.get("limit_predict_batches"), trainer.get("fast_dev_run")
+    if limit is not None and not (isinstance(limit, float) and limit == 1.0):
+        raise InputError(f"--trainer.limit_predict_batches {limit}: {PARTIAL_RUN}")
+    if fast:
+        raise InputError(f"--trainer.fast_dev_run {str(fast).lower()}: {PARTIAL_RUN}")
+    accelerator = trainer.get("accelerator")
+    if isinstance(accelerator, str) and (missing := _missing_accelerator(accelerator.lower())):
+        raise InputError(f"--trainer.accelerator {accelerator}: {missing}; use --trainer.accelerator cpu")
+
+
+def _missing_accelerator(name: str) -> str | None:
+    """Why ``name`` ("gpu", "cuda", "mps") cannot run here, or None."""
+    import torch
+    from lightning.pytorch.accelerators import CUDAAccelerator, MPSAccelerator
+
+    cuda = None if CUDAAccelerator.is_available() else "this torch build has no CUDA"
+    if cuda and torch.version.cuda is not None:
+        cuda = "this machine has no CUDA device"
+    mps = None if MPSAccelerator.is_available() else "this machine has no MPS (Apple GPU) device"
+    if name == "gpu":
+        return f"{cuda} and {mps}" if cuda and mps else None
+    return {"cuda": cuda, "mps": mps}.get(name)
 
 
 def build_cli(module_cls: type, datamodule_cls: type, args: list[str], output_dir: str) -> T5ScoreCLI:

@@ -66,6 +66,32 @@ def special_tokens(model: torch.nn.Module) -> SpecialTokens:
     return SpecialTokens(start, eos_ids[0], eos_ids[0] if pad is None else pad, eos_ids, bos)
 
 
+def vocab_size(model: torch.nn.Module) -> int:
+    """The number of logits per step: the output layer's size (also once quantised), else the config's."""
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    size = getattr(head, "out_features", None)
+    return int(size) if size is not None else int(model.config.vocab_size)
+
+
+#: Generation settings that name token ids the decoder feeds or forces: each must be in the vocabulary.
+DECODED_TOKEN_SETTINGS = (
+    "decoder_start_token_id",
+    "eos_token_id",
+    "forced_bos_token_id",
+    "forced_eos_token_id",
+)
+
+
+def check_token_ids(config: object, vocab: int) -> None:
+    """A ValueError naming the first of :data:`DECODED_TOKEN_SETTINGS` in ``config`` (a generation config)
+    with an id outside ``[0, vocab)``."""
+    for name in DECODED_TOKEN_SETTINGS:
+        value = getattr(config, name, None)
+        for token in value if isinstance(value, (list, tuple)) else [value]:
+            if token is not None and not 0 <= int(token) < vocab:
+                raise ValueError(f"{name} {token} is not in the model's vocabulary ({vocab} tokens)")
+
+
 def resolve_model_path(name_or_path: str | None) -> str:
     """Map ``None``/``"default"`` to the shipped model's folder; other values pass through unchanged."""
     if name_or_path in (None, "", DEFAULT_MODEL):

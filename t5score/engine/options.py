@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from t5score.engine.logits_store import DTYPES
+
 ENGINES = ("auto", "hf", "t5")  # auto: the fast T5 kernels where they apply, else the model's own forward
 CAPTURE_MODES = ("stats", "full")  # full: also every step's raw logits, streamed to disk
+MAX_SEED = 2**32  # seeds in [0, MAX_SEED): every batch's and sample's derived seed fits torch's generator
 
 
 def check_engine(engine: str) -> None:
@@ -79,6 +82,11 @@ class DecodeOptions:
         check_engine(self.engine)
         if self.capture not in CAPTURE_MODES:
             raise ValueError(f"capture must be one of {CAPTURE_MODES}, got {self.capture!r}")
+        if self.logits_dtype not in DTYPES:
+            raise ValueError(f"logits_dtype must be one of {sorted(DTYPES)}, got {self.logits_dtype!r}")
+        Sampling(self.temperature, self.top_p)  # checked when given, sampled or not
+        if not 0 <= self.seed < MAX_SEED:
+            raise ValueError(f"seed must be in [0, 2**32), got {self.seed}")
         if self.max_new_tokens is not None and self.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
         if self.eos_check_every < 1:

@@ -28,7 +28,7 @@ from transformers.generation.logits_process import (
     EncoderRepetitionPenaltyLogitsProcessor,
 )
 
-from t5score.engine.modeling import special_tokens
+from t5score.engine.modeling import check_token_ids, special_tokens, vocab_size
 from t5score.engine.options import DecodeOptions
 
 DEFAULT_MAX_NEW_TOKENS = 64  # when neither the options nor the generation config give a length
@@ -171,7 +171,22 @@ def _base_config(model: torch.nn.Module, use_generation_config: bool) -> Generat
 
 def resolve_generation(model: torch.nn.Module, options: DecodeOptions, warn: bool = False) -> Generation:
     """The :class:`Generation` of ``model`` under ``options``; ``warn`` emits its warning line (once per
-    distinct line, by Python's warning filter). A ValueError names an unknown override or a bad length."""
+    distinct line, by Python's warning filter). One ValueError line names an unknown override, a bad length,
+    a token id outside the vocabulary, or a value transformers' own checks or logits processors refuse
+    (these run once here on a dummy step, so a bad setting fails before any row is decoded)."""
+    try:
+        return _resolve(model, options, warn)
+    except (TypeError, IndexError, RuntimeError) as err:  # a value of the wrong type or range
+        raise _refused(options, err) from None
+
+
+def _refused(options: DecodeOptions, err: Exception) -> ValueError:
+    """One line: the settings (the overrides given, else the model's own) and transformers' objection."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return ValueError(f"generation_config {options.generation_config or 'of the model'}: {text}")
+
+
+def _resolve(model: torch.nn.Module, options: DecodeOptions, warn: bool) -> Generation:
     base = _base_config(model, options.use_generation_config)
     overrides = dict(options.generation_config or {})
     if options.forced_bos_token is not None:
@@ -218,6 +233,8 @@ def resolve_generation(model: torch.nn.Module, options: DecodeOptions, warn: boo
         config.decoder_start_token_id = special_tokens(model).decoder_start_token_id
     if config.eos_token_id is None:
         config.eos_token_id = list(special_tokens(model).eos_token_ids)
+    vocab = vocab_size(model)
+    check_token_ids(config, vocab)
     model._prepare_special_tokens(config, kwargs_has_attention_mask=True, device=device)
     eos = tuple(int(i) for i in config._eos_token_tensor.tolist())
     probe = model._get_logits_processor(
@@ -227,6 +244,11 @@ def resolve_generation(model: torch.nn.Module, options: DecodeOptions, warn: boo
         device=device,
         model_kwargs={},
     )
+    start = torch.full((1, 1), int(config._decoder_start_token_tensor), device=device)
+    try:  # processors check some settings (bad_words_ids, sequence_bias...) on their first call
+        probe(start, torch.zeros(1, vocab, device=device))
+    except ValueError as err:
+        raise _refused(options, err) from None
     generation = Generation(
         config=config,
         max_new_tokens=max_new_tokens,
@@ -242,7 +264,7 @@ def resolve_generation(model: torch.nn.Module, options: DecodeOptions, warn: boo
         use_generation_config=options.use_generation_config,
     )
     if warn and warning:
-        warnings.warn(warning, UserWarning, stacklevel=2)
+        warnings.warn(warning, UserWarning, stacklevel=3)  # the caller of resolve_generation
     return generation
 
 

@@ -12,7 +12,9 @@ from pathlib import Path
 import torch
 
 from t5score.engine.decode import greedy_decode
+from t5score.engine.engines import uses_t5_kernels
 from t5score.engine.logits_store import BatchLogitsWriter
+from t5score.engine.modeling import vocab_size
 from t5score.engine.options import DecodeOptions
 from t5score.engine.processors import Generation, resolve_generation, with_token_ids
 from t5score.engine.tokens import pad_right, tokenize
@@ -22,6 +24,7 @@ __all__ = [
     "DecodeOptions",
     "add_reference_scores",
     "candidates_per_source",
+    "check_for_model",
     "decode_rows",
     "resolve_generation_for",
     "tokenize_sources",
@@ -231,8 +234,22 @@ def _sampled_records(
 
 def resolve_generation_for(model, tokenizer, options: DecodeOptions, warn: bool = False) -> Generation:
     """The generation settings of a run (:func:`t5score.engine.processors.resolve_generation`), with a
-    ``forced_bos_token`` string looked up in ``tokenizer``; ``warn`` emits the one warning line."""
+    ``forced_bos_token`` string looked up in ``tokenizer``; ``warn`` emits the one warning line. The
+    options are checked against the model first (:func:`check_for_model`): a run refuses them here, once,
+    before its output folder exists, not in its first batch."""
+    check_for_model(model, options)
     return resolve_generation(model, with_token_ids(options, tokenizer), warn=warn)
+
+
+def check_for_model(model, options: DecodeOptions) -> None:
+    """A ValueError for options ``model`` cannot decode with: engine "t5" or compile without the fast T5
+    kernels, ``top_k`` above the vocabulary."""
+    fast = uses_t5_kernels(model, options.engine)  # engine "t5" on another model raises here
+    if options.compile and not fast:
+        raise ValueError("compile=True needs the fast T5 engine (engine='auto' or 't5' on a T5-family model)")
+    vocab = vocab_size(model)
+    if options.top_k > vocab:
+        raise ValueError(f"top_k ({options.top_k}) is larger than the model's vocabulary ({vocab} tokens)")
 
 
 def add_reference_scores(

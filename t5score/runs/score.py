@@ -9,6 +9,7 @@ import pandas as pd
 import torch
 
 from t5score.data.modules import ScoreDataModule
+from t5score.engine.engines import uses_t5_kernels
 from t5score.engine.modeling import DEFAULT_MODEL, load_model_and_tokenizer
 from t5score.records import ScoreRecord, SourceBatch, SourceRow, fill_from_pair
 from t5score.runs.runner import RunSpec
@@ -61,6 +62,10 @@ class Seq2SeqScorer(L.LightningModule):
             max_tokens_per_batch=max_tokens_per_batch,
             engine=engine,
         )
+        if max_target_length is not None and max_target_length < 1:
+            raise ValueError(f"max_target_length must be >= 1 or None, got {max_target_length}")
+        if max_tokens_per_batch < 1:
+            raise ValueError(f"max_tokens_per_batch must be >= 1, got {max_tokens_per_batch}")
         self.name_or_path, self.trust_remote_code = name_or_path, trust_remote_code
         self.model, self.tokenizer, self.output_dir = None, None, None
 
@@ -69,6 +74,7 @@ class Seq2SeqScorer(L.LightningModule):
             self.model, self.tokenizer = load_model_and_tokenizer(
                 self.name_or_path, trust_remote_code=self.trust_remote_code
             )
+            uses_t5_kernels(self.model, self.options.engine)  # engine "t5" on another model: refused now
 
     @torch.inference_mode()
     def predict_step(self, batch: SourceBatch, batch_idx: int = 0) -> list[ScoreRecord]:

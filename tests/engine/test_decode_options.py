@@ -108,6 +108,28 @@ def test_bad_engine_options_raise():
         DecodeOptions(capture="all")
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"num_samples": 2, "temperature": 0.0}, "temperature must be > 0"),
+        ({"num_samples": 2, "top_p": 1.5}, r"top_p must be in \(0, 1\]"),
+        ({"temperature": -1.0}, "temperature must be > 0"),  # greedy: a bad value is still a mistake
+        ({"num_samples": 2, "seed": 2**62}, r"seed must be in \[0, 2\*\*32\)"),
+        ({"seed": -1}, "seed must be in"),
+        ({"logits_dtype": "int8"}, "logits_dtype must be one of"),
+    ],
+)
+def test_options_are_checked_when_built_not_when_first_sampled(kwargs, match):
+    """Sampling settings used to be checked only when the first batch built its ``Sampling``."""
+    with pytest.raises(ValueError, match=match):
+        DecodeOptions(**kwargs)
+
+
+def test_the_largest_seed_still_seeds_every_batch_and_sample():
+    options = DecodeOptions(num_samples=3, seed=2**32 - 1)
+    torch.Generator().manual_seed(options.sampling(batch_index=10**6, sample=2).seed)
+
+
 def test_compile_is_opt_in(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("torch.compile called without compile=True")
