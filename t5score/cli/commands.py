@@ -20,6 +20,7 @@ IGNORED_WARNINGS = (
     ".*Couldn't infer the batch indices.*",  # batches carry their own global index
     ".*isinstance\\(treespec, LeafSpec\\).*",
     ".*does not have many workers.*",
+    ".*Total length of `DataLoader` across ranks is zero.*",  # a resume with every batch on disk
 )
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 _SHOW_WARNING = warnings.showwarning
@@ -73,30 +74,39 @@ def _run(
 
 def _parse_and_run(module_cls, datamodule_cls, args, name, read_input, make_spec) -> int:
     from t5score.cli.lightning_cli import build_cli, run_config
+    from t5score.runs.run_state import run_state
     from t5score.runs.runner import run
+    from t5score.runs.stopping import RunStopped
 
     cli = build_cli(module_cls, datamodule_cls, args, f"reports/{name}")
     rows = read_input(cli.datamodule)  # file-level problems surface before the model loads
-    cli.model.configure_model()  # a bad model path fails before the output folder is made
+    cli.model.configure_model()  # a bad model path or option fails before the output folder is made
     spec = make_spec(rows, cli.model)
     out = Path(cli.config.output_dir)
-    report = run(
-        cli.trainer,
-        cli.model,
-        cli.datamodule,
-        spec,
-        out,
-        run_config(cli),
-        cli.config.resume,
-        cli.config.overwrite,
-    )
-    if report is not None:
-        import pyarrow.parquet as pq
-
-        written = pq.ParquetFile(
-            out / spec.output_name
-        ).metadata.num_rows  # what the file holds, not the input
-        print(f"t5score: {written} rows -> {out / spec.output_name}; report: {report}")
+    state = run_state(run_config(cli), cli.trainer, cli.model, rows)
+    try:
+        result = run(
+            cli.trainer,
+            cli.model,
+            cli.datamodule,
+            spec,
+            out,
+            state,
+            rows,
+            cli.config.resume,
+            cli.config.overwrite,
+        )
+    except RunStopped as stop:
+        print(
+            f"t5score: {stop}; the finished batches are in {out}: "
+            "run the same command with --resume to continue",
+            file=sys.stderr,
+        )
+        return stop.exit_code
+    if result is not None and result.already_complete:
+        print(f"t5score: {out} is complete ({result.rows} rows in {result.output}); nothing to resume")
+    elif result is not None:
+        print(f"t5score: {result.rows} rows -> {result.output}; report: {result.report}")
     return 0
 
 

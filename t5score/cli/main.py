@@ -7,6 +7,7 @@ set ``T5SCORE_DEBUG=1`` to see the traceback instead.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
@@ -39,6 +40,29 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (InputError, FileNotFoundError, ValueError, KeyError)
 
 
+#: errno -> what to say; OSErrors with other numbers are bugs, shown with their traceback
+OS_ERRORS = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EROFS: "read-only file system",
+    errno.ENOTDIR: "a file where a folder was expected",
+}
+
+
+def _os_error_line(err: OSError) -> str | None:
+    """One line for an OSError a user can act on (disk full, no permission...), else None."""
+    number = err.errno
+    if number is None and "No space left on device" in str(err):  # pyarrow's IO errors carry no errno
+        number = errno.ENOSPC
+    if number not in OS_ERRORS:
+        return None
+    where = f"{err.filename}: " if getattr(err, "filename", None) else ""
+    hint = "; free some space, then rerun with --resume" if number in (errno.ENOSPC, errno.EDQUOT) else ""
+    return f"{where}{OS_ERRORS[number]}{hint}"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
@@ -65,6 +89,14 @@ def main(argv: list[str] | None = None) -> int:
             raise
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         return _fail(str(message).splitlines()[0] if str(message) else type(err).__name__)
+    except OSError as err:
+        line = None if debug else _os_error_line(err)
+        if line is None:
+            raise
+        return _fail(line)
+    except KeyboardInterrupt:  # before the run started, or a second Ctrl-C outside the decoding loop
+        print("t5score: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -22,8 +22,11 @@ from typing import Any, Protocol
 import pandas as pd
 import pyarrow as pa
 
-from t5score.data.io import InputError
+from t5score.runs.lock import RunLock
+from t5score.runs.output_dir import Prepared, clear, make_folder, prepare
+from t5score.runs.stopping import RunStopped, StopAfterBatch, stop_after_batch, stop_at_once
 from t5score.runs.writer import (
+    PARTS,
     PredictionWriter,
     TableWriter,
     arrow_schema,
@@ -31,40 +34,6 @@ from t5score.runs.writer import (
     drop_columns,
     merge_parts,
 )
-
-MARKERS = ("run_config.json", "run.json", "parts")  # files that identify a t5score run folder
-
-
-def prepare_output_dir(output_dir: Path, config: dict[str, Any], resume: bool, overwrite: bool) -> set[int]:
-    """Make ``output_dir`` ready; return the batch indices already done (resume)."""
-    if resume and overwrite:
-        raise InputError("--resume and --overwrite exclude each other: pick one")
-    if output_dir.exists() and not output_dir.is_dir():
-        raise InputError(f"{output_dir}: exists and is not a folder (--output_dir)")
-    existing = [p for p in output_dir.iterdir()] if output_dir.exists() else []
-    is_run = any((output_dir / m).exists() for m in MARKERS)
-    saved = output_dir / "run_config.json"
-    if existing and resume:
-        if not saved.exists():
-            raise InputError(f"{output_dir}: nothing to resume (no run_config.json); drop --resume")
-        before = json.loads(saved.read_text())
-        changed = [k for k in config if k in before and before[k] != config[k]]
-        if changed:
-            raise InputError(
-                f"{output_dir}: cannot resume, options changed since the first run: {', '.join(changed)}"
-            )
-        return done_batches(output_dir)
-    if existing and overwrite:
-        if not is_run:
-            raise InputError(f"{output_dir}: not empty and not a t5score run folder; refusing to delete it")
-        shutil.rmtree(output_dir)
-    elif existing:
-        raise InputError(
-            f"{output_dir}: output folder is not empty; add --resume to continue that run or --overwrite to replace it"
-        )
-    output_dir.mkdir(parents=True, exist_ok=True)
-    saved.write_text(json.dumps(config, indent=2, default=str))
-    return set()
 
 
 def versions() -> dict[str, str]:
@@ -152,40 +121,106 @@ def _is_list(written: pa.Schema | None, merged: pa.Table, column: str) -> bool:
     return False
 
 
-def run(
-    trainer, module, datamodule, spec: RunSpec, output_dir: Path, config: dict, resume: bool, overwrite: bool
-) -> Path | None:
-    """Run the predict loop with a part writer, merge on rank 0, write summary, run.json and report.
+@dataclass
+class RunResult:
+    """What a finished run tells the command: the report, and the rows the output file holds."""
 
-    Returns the path of ``report.md`` on rank 0, None on the other ranks."""
-    if trainer.is_global_zero:
-        prepare_output_dir(output_dir, config, resume, overwrite)
-    trainer.strategy.barrier()
-    done = done_batches(output_dir) if resume else set()
-    datamodule.skip_batches = done
+    report: Path
+    output: Path
+    rows: int
+    already_complete: bool = False  # --resume found the run finished: nothing was redone
+
+
+def run(
+    trainer,
+    module,
+    datamodule,
+    spec: RunSpec,
+    output_dir: Path,
+    state: dict[str, Any],
+    rows: list,
+    resume: bool,
+    overwrite: bool,
+) -> RunResult | None:
+    """Run into ``output_dir``, holding its lock throughout (rank 0); see :func:`run_locked`.
+
+    ``state`` is what a resume must find unchanged (:func:`t5score.runs.run_state.run_state`), ``rows``
+    the input rows. Returns the result on rank 0, None on the other ranks."""
+    if not trainer.is_global_zero:  # DDP ranks > 0: rank 0 made the folder, holds the lock and merges
+        return run_locked(trainer, module, datamodule, spec, output_dir, Prepared(done_batches(output_dir)))
+    created = make_folder(output_dir)
+    lock, prepared = (
+        RunLock(output_dir).acquire(),
+        None,
+    )  # refused: another run owns the folder, touch nothing
+    try:
+        prepared = prepare(output_dir, state, rows, resume, overwrite)
+        if prepared.complete:
+            output = output_dir / spec.output_name
+            return RunResult(output_dir / "report.md", output, _rows_in(output), already_complete=True)
+        return run_locked(trainer, module, datamodule, spec, output_dir, prepared)
+    except BaseException:
+        if (created or (prepared and prepared.fresh)) and not done_batches(output_dir):
+            clear(output_dir)  # nothing decoded: leave no run_config.json that would block the next try
+            if created:
+                lock.release()
+                shutil.rmtree(output_dir, ignore_errors=True)
+        raise
+    finally:
+        lock.release()
+
+
+def run_locked(trainer, module, datamodule, spec: RunSpec, output_dir: Path, prepared: Prepared):
+    """Decode the batches not yet on disk (a signal stops after the current one), then on rank 0 merge
+    them, write the summary, report and ``run.json`` (last: its presence marks a complete run), and only
+    then delete the parts, so that a run killed at any point resumes to the same output."""
+    datamodule.skip_batches = prepared.done
     module.output_dir = output_dir
-    trainer.callbacks.append(PredictionWriter(output_dir, spec.record_type))
+    stopper = StopAfterBatch()
+    trainer.callbacks.extend([PredictionWriter(output_dir, spec.record_type), stopper])
     start = time.perf_counter()
-    trainer.predict(module, datamodule=datamodule, return_predictions=False)
+    try:
+        with stop_after_batch(stopper):
+            trainer.predict(module, datamodule=datamodule, return_predictions=False)
+    except SystemExit:  # Lightning exits 1 on a KeyboardInterrupt: a second Ctrl-C
+        if stopper.signum is None:
+            raise
+        raise RunStopped(stopper.signum, "while decoding (the batch in progress is lost)") from None
     wall = time.perf_counter() - start
     trainer.strategy.barrier()
     rank_zero = trainer.is_global_zero
     _leave_process_group()  # rank 0 merges alone: metrics over the merged table need no cross-rank sync
     if not rank_zero:
         return None
+    with stop_at_once("while writing the output (every decoded batch is kept)"):
+        report = _finish(trainer, module, datamodule, spec, output_dir, prepared, wall)
+    shutil.rmtree(output_dir / PARTS, ignore_errors=True)  # merged and reported: the parts are done
+    output = output_dir / spec.output_name
+    return RunResult(report, output, _rows_in(output))
+
+
+def _rows_in(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).metadata.num_rows  # what the file holds, not the input
+
+
+def _finish(trainer, module, datamodule, spec, output_dir, prepared, wall) -> Path:
+    """Merge, summarise and report; ``run.json`` is written last."""
     frame, summary = finish_rows(output_dir, spec)
-    shutil.rmtree(
-        output_dir / "parts", ignore_errors=True
-    )  # merged: the per-batch parts are no longer needed
+    done = prepared.done
+    config = json.loads((output_dir / "run_config.json").read_text())
     tokens = int(frame["num_tokens"].sum()) if "num_tokens" in frame else 0
     info = {
         "kind": spec.kind,
         "command": " ".join(["t5score", *sys.argv[1:]]),
-        "config": config,
+        "config": {k: config.get(k) for k in ("model", "data", "output_dir")},
         "model": getattr(module, "name_or_path", None),
         # predict: the generation settings in force (non-default settings, length, processors, ignored)
         **_generation_info(module),
         "data": getattr(datamodule, "path", None),
+        "input": config.get("input"),
+        "model_files": config.get("model_files"),
         "versions": versions(),
         "device": str(trainer.strategy.root_device),
         "accelerator": type(trainer.accelerator).__name__,
@@ -205,8 +240,14 @@ def run(
     summary["figures"] = report.figures
     (output_dir / "summary.json").write_text(json.dumps(json_safe(summary), indent=2))
     log_summary(trainer.loggers, summary)
-    (output_dir / "run.json").write_text(json.dumps(json_safe(info), indent=2, default=str))
+    _write_atomic(output_dir / "run.json", json.dumps(json_safe(info), indent=2, default=str))
     return report.path
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 def _generation_info(module: Any) -> dict[str, Any]:

@@ -7,13 +7,13 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 import t5score.runs.writer
 from t5score.cli import main
+from tests.helpers.frames import assert_same_rows
 
 WORDS = ["the data of a file", "return a value", "open the path", "make a new list of names"]
 
@@ -47,37 +47,6 @@ def _args(model_dir, input_file, out, *extra):
         str(out),
         *extra,
     ]
-
-
-def _flat(value) -> np.ndarray:
-    if value is None:
-        return np.array([])
-    return (
-        np.concatenate(
-            [np.ravel(np.asarray(list(v) if hasattr(v, "__len__") else [v], dtype=float)) for v in value]
-        )
-        if len(value)
-        else np.array([])
-    )
-
-
-def _assert_same(a: pd.DataFrame, b: pd.DataFrame, atol: float = 0.0):
-    """Same ids, order and columns; floats (also inside lists) within ``atol`` abs. or rel., the rest exact."""
-    assert a["id"].tolist() == b["id"].tolist()
-    assert a.columns.tolist() == b.columns.tolist()
-    for col in a.columns:
-        first = a[col].dropna().iloc[0] if a[col].notna().any() else None
-        if isinstance(first, (np.ndarray, list)):
-            for x, y in zip(a[col], b[col], strict=True):
-                fx, fy = _flat(x), _flat(y)
-                assert fx.shape == fy.shape, col
-                np.testing.assert_allclose(fx, fy, rtol=atol, atol=atol, err_msg=col)
-        elif pd.api.types.is_float_dtype(a[col]):
-            np.testing.assert_allclose(
-                a[col].to_numpy(float), b[col].to_numpy(float), rtol=atol, atol=atol, err_msg=col
-            )
-        else:
-            assert a[col].astype(str).tolist() == b[col].astype(str).tolist(), col
 
 
 def test_ddp_two_processes_equal_single_process(t5_dir, input_file, tmp_path):
@@ -116,7 +85,7 @@ def test_ddp_two_processes_equal_single_process(t5_dir, input_file, tmp_path):
     a = pd.read_parquet(single / "predictions.parquet")
     b = pd.read_parquet(ddp / "predictions.parquet")
     assert len(b) == 11 and b["id"].is_unique
-    _assert_same(a, b, atol=1e-5)
+    assert_same_rows(a, b, atol=1e-5)
     run = json.loads((ddp / "run.json").read_text())
     assert run["world_size"] == 2
     s1 = json.loads((single / "summary.json").read_text())
@@ -148,7 +117,7 @@ def test_crash_then_resume_equals_uninterrupted(t5_dir, input_file, tmp_path, mo
     assert main(_args(t5_dir, input_file, crashed, "--resume")) == 0
     run = json.loads((crashed / "run.json").read_text())
     assert run["batches_resumed"] == 2
-    _assert_same(
+    assert_same_rows(
         pd.read_parquet(full / "predictions.parquet"), pd.read_parquet(crashed / "predictions.parquet")
     )
 
@@ -157,4 +126,4 @@ def test_resume_refuses_changed_options(t5_dir, input_file, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(_args(t5_dir, input_file, out)) == 0
     assert main(_args(t5_dir, input_file, out, "--resume", "--data.batch_size", "3")) == 2
-    assert "options changed" in capsys.readouterr().err
+    assert "changed since the run began: data.batch_size: 2 -> 3" in capsys.readouterr().err
