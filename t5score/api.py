@@ -39,9 +39,15 @@ class Predictor:
         name_or_path: str = "default",
         device: str | torch.device | None = None,
         dtype: torch.dtype | None = None,
+        trust_remote_code: bool = False,
     ) -> Predictor:
-        """Load from a hub id or a local folder; ``"default"`` is the tiny model shipped with t5score."""
-        model, tokenizer = load_model_and_tokenizer(name_or_path, dtype=dtype)
+        """Load from a hub id or a local folder; ``"default"`` is the tiny model shipped with t5score.
+
+        A model whose config names its own Python code (``auto_map``) is refused unless
+        ``trust_remote_code=True``."""
+        model, tokenizer = load_model_and_tokenizer(
+            name_or_path, dtype=dtype, trust_remote_code=trust_remote_code
+        )
         if device is not None:
             model = model.to(device)
         return cls(model, tokenizer, name_or_path)

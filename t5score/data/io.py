@@ -40,18 +40,12 @@ class RawRow:
 
 def raw_rows(records: Sequence[RawRow | Mapping[str, Any]], first_line: int = 1) -> list[RawRow]:
     """``records`` as :class:`RawRow` s: rows pass through; a plain mapping is all cells, numbered
-    ``first_line + position``.
-
-    Deprecated, for callers of the time when rows were dicts: a plain mapping's ``"__line__"`` int is
-    still taken as its line (pass ``RawRow(line, values)`` instead; files and DataFrames never do this).
+    ``first_line + position`` (any key, ``__line__`` included, is a cell).
     """
     rows = []
     for position, rec in enumerate(records):
         if isinstance(rec, RawRow):
             rows.append(rec)
-        elif isinstance(rec.get("__line__"), int):  # deprecated: see above
-            values = {key: value for key, value in rec.items() if key != "__line__"}
-            rows.append(RawRow(rec["__line__"], values))
         else:
             rows.append(RawRow(first_line + position, dict(rec)))
     return rows

@@ -69,7 +69,9 @@ def merge_index(folder: Path) -> Path | None:
             seen.add(key)
             entries.append(entry)
     out = folder / "index.parquet"
-    pq.write_table(pa.Table.from_pylist(entries), out)
+    tmp = out.with_name(".index.parquet.tmp")  # atomic: a run killed here resumes to a whole index
+    pq.write_table(pa.Table.from_pylist(entries), tmp)
+    tmp.replace(out)
     return out
 
 

@@ -37,6 +37,8 @@ class CandidateReranker(L.LightningModule):
         include_eos: Score the final EOS token.
         alpha: Length penalty exponent of ``penalised_logprob``.
         max_tokens_per_batch: Padded-token budget per forward pass.
+        trust_remote_code: Run the Python code a model folder names in its config (``auto_map``) to load
+            it; false (the default) refuses such a model in one line, without running its code or asking.
     """
 
     def __init__(
@@ -49,6 +51,7 @@ class CandidateReranker(L.LightningModule):
         include_eos: bool = ScoreOptions.include_eos,
         alpha: float = ScoreOptions.alpha,
         max_tokens_per_batch: int = ScoreOptions.max_tokens_per_batch,
+        trust_remote_code: bool = False,
     ):
         super().__init__()
         self.options = ScoreOptions(
@@ -61,11 +64,14 @@ class CandidateReranker(L.LightningModule):
             rank_by=rank_by,
         )
         self.name_or_path, self.output_dir = name_or_path, None
+        self.trust_remote_code = trust_remote_code
         self.model, self.tokenizer = None, None
 
     def configure_model(self) -> None:
         if self.model is None:
-            self.model, self.tokenizer = load_model_and_tokenizer(self.name_or_path)
+            self.model, self.tokenizer = load_model_and_tokenizer(
+                self.name_or_path, trust_remote_code=self.trust_remote_code
+            )
 
     @torch.inference_mode()
     def predict_step(self, batch: CandidateBatch, batch_idx: int = 0) -> list[RerankRecord]:

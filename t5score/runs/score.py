@@ -62,10 +62,6 @@ class Seq2SeqScorer(L.LightningModule):
             max_tokens_per_batch=max_tokens_per_batch,
             engine=engine,
         )
-        if max_target_length is not None and max_target_length < 1:
-            raise ValueError(f"max_target_length must be >= 1 or None, got {max_target_length}")
-        if max_tokens_per_batch < 1:
-            raise ValueError(f"max_tokens_per_batch must be >= 1, got {max_tokens_per_batch}")
         self.name_or_path, self.trust_remote_code = name_or_path, trust_remote_code
         self.model, self.tokenizer, self.output_dir = None, None, None
 

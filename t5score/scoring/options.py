@@ -50,6 +50,12 @@ class ScoreOptions:
             problems.append(f"aggregate must be one of {AGGREGATES}, got {self.aggregate!r}")
         if self.engine not in ENGINES:
             problems.append(f"engine must be one of {ENGINES}, got {self.engine!r}")
+        if self.max_target_length is not None and self.max_target_length < 1:
+            problems.append(
+                f"max_target_length must be >= 1 (or null: no limit), got {self.max_target_length}"
+            )
+        if self.max_tokens_per_batch < 1:
+            problems.append(f"max_tokens_per_batch must be >= 1, got {self.max_tokens_per_batch}")
         if problems:
             raise ValueError("; ".join(problems))
 

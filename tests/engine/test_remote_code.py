@@ -8,6 +8,7 @@ import json
 import shutil
 import sys
 
+import pandas as pd
 import pytest
 import transformers.dynamic_module_utils as dynamic_modules
 
@@ -89,7 +90,7 @@ def test_load_refuses_the_folders_code_without_running_or_prompting(remote_code_
     assert len(str(err.value).splitlines()) == 1
 
 
-@pytest.mark.parametrize("command", ["predict", "score"])
+@pytest.mark.parametrize("command", ["predict", "score", "rerank"])
 def test_cli_refuses_in_one_line_before_the_output_folder(
     remote_code_dir, data_file, tmp_path, capsys, command
 ):
@@ -100,6 +101,10 @@ def test_cli_refuses_in_one_line_before_the_output_folder(
     if command == "score":
         data_file.write_text(json.dumps({"id": "a", "source": "open the file", "target": "read"}) + "\n")
         argv += ["--data.target_column", "target"]
+    if command == "rerank":
+        data_file.write_text(
+            json.dumps({"id": "a", "source": "open the file", "candidates": ["a", "b"]}) + "\n"
+        )
     line = assert_user_error(capsys, argv, r"--model\.trust_remote_code true")
     assert "auto_map" in line
     assert prompts == [] and not marker.exists() and not out.exists()
@@ -119,3 +124,19 @@ def test_trust_remote_code_opts_in(remote_code_dir, data_file, tmp_path):
         == 0
     )
     assert (out / "predictions.parquet").is_file() and prompts == []
+
+
+def test_rerank_and_the_python_api_opt_in_too(remote_code_dir, data_file, tmp_path):
+    from t5score import Predictor
+
+    folder, marker, prompts = remote_code_dir
+    with pytest.raises(ValueError, match="trust_remote_code"):
+        Predictor.from_pretrained(str(folder))
+    assert not marker.exists()
+    predictor = Predictor.from_pretrained(str(folder), trust_remote_code=True)
+    assert type(predictor.model).__name__ == "MarkerT5Model"
+    data_file.write_text(json.dumps({"id": "a", "source": "open the file", "candidates": ["a", "b"]}) + "\n")
+    out = tmp_path / "rerank"
+    argv = ["rerank", f"--model.name_or_path={folder}", f"--data.path={data_file}", f"--output_dir={out}"]
+    assert main([*argv, "--model.trust_remote_code", "true"]) == 0
+    assert len(pd.read_parquet(out / "reranked.parquet")) == 2 and prompts == []

@@ -15,7 +15,7 @@ from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 from t5score.data.candidates import candidates_frame, read_candidates
 from t5score.data.frames import records_frame
-from t5score.data.io import read_records
+from t5score.data.io import RawRow, read_records
 from t5score.records import RerankRecord
 from t5score.scoring.meta_evaluation import group_correlations, meta_evaluate
 from t5score.scoring.options import ScoreOptions
@@ -129,7 +129,7 @@ MALFORMED = [
 
 @pytest.mark.parametrize(("value", "message"), MALFORMED)
 def test_malformed_candidate_lists(value, message):
-    records = [{"source": "s0", "candidates": ["fine"]}, {"source": "s1", "candidates": value, "__line__": 7}]
+    records = [{"source": "s0", "candidates": ["fine"]}, RawRow(7, {"source": "s1", "candidates": value})]
     expected = f"in.jsonl: line 7: field {message}"
     with pytest.raises(ValueError, match=re.escape(expected)):
         read_candidates(records, "in.jsonl", on_error="raise")
