@@ -16,7 +16,7 @@ from t5score.runs.runner import RunSpec
 from t5score.scoring.directions import direction_column, score_directions
 from t5score.scoring.options import ScoreOptions
 
-__all__ = ["ScoreDataModule", "ScoreFinisher", "ScoreRecord", "Seq2SeqScorer", "score_spec"]
+__all__ = ["ScoreDataModule", "ScoreFinisher", "ScoreRecord", "Seq2SeqScorer", "score_rows", "score_spec"]
 
 
 class Seq2SeqScorer(L.LightningModule):
@@ -75,32 +75,45 @@ class Seq2SeqScorer(L.LightningModule):
     @torch.inference_mode()
     def predict_step(self, batch: SourceBatch, batch_idx: int = 0) -> list[ScoreRecord]:
         self.configure_model()
-        records = [ScoreRecord(r.position, r.id, r.source, r.target, error=r.error) for r in batch.rows]
-        for rec in records:
-            if rec.error is None and (rec.target is None or not rec.target.strip()):
-                rec.error = "field 'target' is empty"
-        todo = [i for i, rec in enumerate(records) if rec.error is None]
-        if not todo:
-            return records
-        directions = self.options.run_directions
-        needs_refs = any(d != "src->hyp" for d in directions)
-        result = score_directions(
-            self.model,
-            self.tokenizer,
-            [records[i].target for i in todo],
-            sources=[records[i].source for i in todo],
-            references=[batch.rows[i].references for i in todo] if needs_refs else None,
-            options=self.options,
-            max_source_length=batch.max_source_length,
-        )
-        for k, i in enumerate(todo):
-            rec, pair = records[i], result["src->hyp"].pairs[k][0]
-            fill_from_pair(rec, pair)
-            if pair.nonfinite:
-                rec.error = "non-finite logits (NaN or inf) while scoring; try float32 precision"
-            for d in directions:
-                setattr(rec, direction_column(d), result[d].scores[k])
+        return score_rows(self.model, self.tokenizer, batch.rows, self.options, batch.max_source_length)
+
+
+@torch.inference_mode()
+def score_rows(
+    model: torch.nn.Module,
+    tokenizer,
+    rows: list[SourceRow],
+    options: ScoreOptions,
+    max_source_length: int | None = None,
+) -> list[ScoreRecord]:
+    """One :class:`ScoreRecord` per row, in row order: the run's directions scored, flagged rows kept (the
+    rows of one batch of ``t5score score``; the Python API's ``Predictor.score`` calls it too)."""
+    records = [ScoreRecord(r.position, r.id, r.source, r.target, error=r.error) for r in rows]
+    for rec in records:
+        if rec.error is None and (rec.target is None or not rec.target.strip()):
+            rec.error = "field 'target' is empty"
+    todo = [i for i, rec in enumerate(records) if rec.error is None]
+    if not todo:
         return records
+    directions = options.run_directions
+    needs_refs = any(d != "src->hyp" for d in directions)
+    result = score_directions(
+        model,
+        tokenizer,
+        [records[i].target for i in todo],
+        sources=[records[i].source for i in todo],
+        references=[rows[i].references for i in todo] if needs_refs else None,
+        options=options,
+        max_source_length=max_source_length,
+    )
+    for k, i in enumerate(todo):
+        rec, pair = records[i], result["src->hyp"].pairs[k][0]
+        fill_from_pair(rec, pair)
+        if pair.nonfinite:
+            rec.error = "non-finite logits (NaN or inf) while scoring; try float32 precision"
+        for d in directions:
+            setattr(rec, direction_column(d), result[d].scores[k])
+    return records
 
 
 class ScoreFinisher:
