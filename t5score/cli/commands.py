@@ -74,6 +74,8 @@ def _run(
 
 def _parse_and_run(module_cls, datamodule_cls, args, name, read_input, make_spec) -> int:
     from t5score.cli.lightning_cli import build_cli, run_config
+    from t5score.engine.tokens import source_length_limit
+    from t5score.runs.output_dir import run_folder
     from t5score.runs.run_state import run_state
     from t5score.runs.runner import run
     from t5score.runs.stopping import RunStopped
@@ -81,9 +83,11 @@ def _parse_and_run(module_cls, datamodule_cls, args, name, read_input, make_spec
     cli = build_cli(module_cls, datamodule_cls, args, f"reports/{name}")
     rows = read_input(cli.datamodule)  # file-level problems surface before the model loads
     cli.model.configure_model()  # a bad model path or option fails before the output folder is made
+    dm = cli.datamodule
+    dm.max_source_length = source_length_limit(cli.model.tokenizer, dm.max_source_length)
     spec = make_spec(rows, cli.model)
-    out = Path(cli.config.output_dir)
-    state = run_state(run_config(cli), cli.trainer, cli.model, rows)
+    out = run_folder(cli.config.output_dir, Path("reports") / name, cli.config.resume)
+    state = run_state(run_config(cli, str(out)), cli.trainer, cli.model, rows)
     try:
         result = run(
             cli.trainer,
@@ -97,9 +101,10 @@ def _parse_and_run(module_cls, datamodule_cls, args, name, read_input, make_spec
             cli.config.overwrite,
         )
     except RunStopped as stop:
+        again = "--resume" if cli.config.output_dir else f"--resume --output_dir {out}"
         print(
             f"t5score: {stop}; the finished batches are in {out}: "
-            "run the same command with --resume to continue",
+            f"run the same command with {again} to continue",
             file=sys.stderr,
         )
         return stop.exit_code

@@ -23,18 +23,29 @@ class T5ScoreCLI(LightningCLI):
     default_output_dir = "reports/predict"
 
     def add_arguments_to_parser(self, parser) -> None:
-        """``--output_dir``, ``--resume`` and ``--overwrite``."""
+        """``--output_dir``, ``--resume``, ``--overwrite`` and ``--threads``."""
         parser.add_argument(
             "--output_dir",
-            type=str,
-            default=self.default_output_dir,
-            help="Folder for the run's Parquet table, summary.json, run.json, report.md, figures.",
+            type=str | None,
+            default=None,
+            help=(
+                "Folder for the run's Parquet table, summary.json, run.json, report.md, figures; default: a "
+                f"new numbered folder {self.default_output_dir}/run_NNN for each run (the last line says which)."
+            ),
         )
         parser.add_argument(
-            "--resume", action="store_true", help="Continue an interrupted run in --output_dir."
+            "--resume",
+            action="store_true",
+            help="Continue an interrupted run in --output_dir (default: the latest numbered run folder).",
         )
         parser.add_argument(
             "--overwrite", action="store_true", help="Replace an earlier run in --output_dir."
+        )
+        parser.add_argument(
+            "--threads",
+            type=int | None,
+            default=None,
+            help="CPU threads for torch; default: the CPUs this process may use (OMP_NUM_THREADS wins).",
         )
 
     def before_instantiate_classes(self) -> None:
@@ -119,7 +130,17 @@ def config_parser(module_cls: type, datamodule_cls: type) -> Any:
     return parser
 
 
-def run_config(cli: LightningCLI) -> dict[str, Any]:
-    """The parts of the resolved config that must not change between a run and its resume."""
+def run_config(cli: LightningCLI, output_dir: str) -> dict[str, Any]:
+    """The values in force (defaults resolved: the data module's id column, source length and default
+    input, the model's generation length) that must not change between a run and its resume."""
     cfg = cli.config.as_dict()
-    return {"model": cfg.get("model"), "data": cfg.get("data"), "output_dir": cfg.get("output_dir")}
+    data = dict(cfg.get("data") or {})
+    for key in data:
+        value = getattr(cli.datamodule, key, data[key])
+        options = getattr(cli.datamodule, "options", {})  # the candidates module keeps its reader options
+        data[key] = options.get(key, value) if key in options else value
+    model = dict(cfg.get("model") or {})
+    generation = getattr(cli.model, "generation", None)
+    if "max_new_tokens" in model and generation is not None:
+        model["max_new_tokens"] = generation.max_new_tokens
+    return {"model": model, "data": data, "output_dir": output_dir}

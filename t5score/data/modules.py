@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from t5score.data.candidates import read_candidates
 from t5score.data.io import InputError, read_records
-from t5score.data.rows import build_rows, plan_batches
+from t5score.data.rows import build_rows, id_column_in_force, plan_batches
 from t5score.records import CandidateBatch, CandidateRow, SourceBatch, SourceRow
 
 
@@ -87,9 +87,12 @@ class TextDataModule(PlannedDataModule):
         path: Input file (.jsonl, .csv, .tsv or .parquet). Default: the test split shipped with t5score.
         source_column: Column holding the model input text.
         target_column: Optional column with reference texts; enables reference scores, calibration and ROUGE.
-        id_column: Optional column of unique row ids; by default the 0-based row number.
+        id_column: Column of unique row ids; default: the column named "id" when there is one, else the
+            0-based row number ("" always numbers the rows).
         prefix: Text put before every source, e.g. "summarize: " for T5.
-        max_source_length: Sources longer than this many tokens are truncated and flagged ``truncated``.
+        max_source_length: Sources longer than this many tokens are truncated and flagged ``truncated``;
+            default: the tokenizer's model_max_length when that is a real limit (the length the model was
+            trained on), else 512.
         batch_size: Rows per batch; batches hold rows of similar length.
         sort_by_length: Form batches from length-sorted rows (faster; output order is unchanged).
         num_workers: DataLoader worker processes.
@@ -102,7 +105,7 @@ class TextDataModule(PlannedDataModule):
         target_column: str | None = None,
         id_column: str | None = None,
         prefix: str = "",
-        max_source_length: int | None = 512,
+        max_source_length: int | None = None,
         batch_size: int = 16,
         sort_by_length: bool = True,
         num_workers: int = 0,
@@ -125,12 +128,14 @@ class TextDataModule(PlannedDataModule):
     def load_rows(self) -> list[SourceRow]:
         """Read and validate the file once; raises InputError for file-level problems."""
         if self.rows is None:
-            self.rows = build_rows(
-                read_records(self.path),
+            records = read_records(self.path)
+            requested, self.id_column = self.id_column, id_column_in_force(records, self.id_column)
+            self.rows = build_rows(  # the column asked for: build_rows names the default in its errors
+                records,
                 self.path,
                 self.source_column,
                 self.target_column,
-                self.id_column,
+                requested,
                 self.prefix,
             )
         return self.rows
@@ -163,12 +168,14 @@ class ScoreDataModule(TextDataModule):
         """The rows of :class:`TextDataModule`, each with its ``references`` when ``reference_column`` is set
         (a text or a list of texts; anything else flags the row)."""
         if self.rows is None:
+            records = read_records(self.path)
+            requested, self.id_column = self.id_column, id_column_in_force(records, self.id_column)
             self.rows = build_rows(
-                read_records(self.path),
+                records,
                 self.path,
                 self.source_column,
                 self.target_column,
-                self.id_column,
+                requested,
                 self.prefix,
                 reference_column=self.reference_column,
             )
@@ -187,9 +194,11 @@ class CandidatesDataModule(PlannedDataModule):
         candidate_column: Long layout: column with the candidate text ("prediction" for predict output).
         reference_column: Optional reference column: enables ROUGE and the oracle.
         human_column: Optional human score per candidate (a list in the wide layout).
-        id_column: Wide layout: unique group ids (default: the row number).
+        id_column: Wide layout: unique group ids; default: the column named "id" when there is one, else
+            the row number ("" always numbers the groups).
         prefix: Text put before every source.
-        max_source_length: Sources longer than this many tokens are truncated.
+        max_source_length: Sources longer than this many tokens are truncated; default: the tokenizer's
+            model_max_length when that is a real limit, else 512.
         batch_size: Groups (sources) per batch.
     """
 
@@ -204,7 +213,7 @@ class CandidatesDataModule(PlannedDataModule):
         human_column: str | None = None,
         id_column: str | None = None,
         prefix: str = "",
-        max_source_length: int | None = 512,
+        max_source_length: int | None = None,
         batch_size: int = 8,
     ):
         super().__init__()
@@ -216,6 +225,8 @@ class CandidatesDataModule(PlannedDataModule):
                 reference_column or "reference",
                 "id",
             )
+        if max_source_length is not None and max_source_length < 1:
+            raise InputError(f"max_source_length must be >= 1, got {max_source_length}")
         check_batch_size(batch_size)
         self.path, self.batch_size, self.max_source_length = str(path), batch_size, max_source_length
         self.options = dict(
@@ -233,7 +244,10 @@ class CandidatesDataModule(PlannedDataModule):
     def load_rows(self) -> list[CandidateRow]:
         """Read and validate the candidates once (:func:`~t5score.data.candidates.read_candidates`)."""
         if self.rows is None:
-            self.rows = read_candidates(read_records(self.path), self.path, **self.options)
+            records = read_records(self.path)
+            if self.options["group_column"] is None:  # wide layout: the id column in force
+                self.options["id_column"] = id_column_in_force(records, self.options["id_column"])
+            self.rows = read_candidates(records, self.path, **self.options)
         return self.rows
 
     def batch_plan(self) -> list[CandidateBatch]:

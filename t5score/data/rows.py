@@ -42,6 +42,20 @@ def references_of(value: Any, column: str) -> tuple[str | list[str] | None, str 
     return [item for item in value if not is_missing(item)] or None, None
 
 
+DEFAULT_ID_COLUMN = "id"  # used as the row id when present and no id_column is named
+IMPLICIT_ID_HINT = " (a column named 'id' is the row id by default; --data.id_column '' numbers the rows)"
+
+
+def id_column_in_force(records: Sequence[RawRow], id_column: str | None) -> str | None:
+    """The id column a run uses: ``id_column`` when named, ``"id"`` when the rows have such a column and
+    none is named, no column (row numbers) when neither or when ``id_column`` is ``""``."""
+    if id_column == "":
+        return None
+    if id_column is None and any(DEFAULT_ID_COLUMN in rec.values for rec in records):
+        return DEFAULT_ID_COLUMN
+    return id_column
+
+
 def build_rows(
     records: Sequence[RawRow | Mapping[str, Any]],
     path: str | Path,
@@ -52,13 +66,17 @@ def build_rows(
     reference_column: str | None = None,
 ) -> list[SourceRow]:
     """Turn raw records (:func:`~t5score.data.io.read_records`; plain dicts are all cells) into
-    :class:`SourceRow`; ids default to the row number (0-based).
+    :class:`SourceRow`; ids come from ``id_column``, else from a column named ``id`` when there is one
+    (:func:`id_column_in_force`), else they are the row number (0-based).
 
     A row keeps its place whatever is wrong with it; ``error`` names the first problem: the reader's, then
     a source that is empty or not text, a target that is not text (a list, a number, a dict: never
     stringified), references (``reference_column``, see :func:`references_of`) that are not texts.
     """
     records = raw_rows(records)
+    implicit = id_column is None
+    id_column = id_column_in_force(records, id_column)
+    implicit = implicit and id_column is not None
     for column, option in (
         (source_column, "source_column"),
         (target_column, "target_column"),
@@ -73,11 +91,14 @@ def build_rows(
         if id_column:
             raw_id = values.get(id_column)
             if is_missing(raw_id) or (isinstance(raw_id, str) and not raw_id.strip()):
-                raise InputError(f"{path}: line {line}: field {id_column!r} (id) is empty")
+                raise InputError(
+                    f"{path}: line {line}: field {id_column!r} (id) is empty{IMPLICIT_ID_HINT if implicit else ''}"
+                )
             row_id = str(raw_id)
             if row_id in seen:
                 raise InputError(
-                    f"{path}: line {line}: duplicate id {row_id!r} in field {id_column!r} (first at line {seen[row_id]})"
+                    f"{path}: line {line}: duplicate id {row_id!r} in field {id_column!r} "
+                    f"(first at line {seen[row_id]}){IMPLICIT_ID_HINT if implicit else ''}"
                 )
             seen[row_id] = line
         else:

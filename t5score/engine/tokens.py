@@ -50,3 +50,16 @@ def pad_right(
         ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
         mask[i, : len(r)] = 1
     return ids.to(device), mask.to(device)
+
+
+DEFAULT_SOURCE_LENGTH = 512  # when the tokenizer names no real limit
+UNLIMITED = 1_000_000  # transformers' "no limit" is int(1e30): anything above this is not a real limit
+
+
+def source_length_limit(tokenizer, requested: int | None = None) -> int:
+    """Most source tokens kept: ``requested`` when given, else the tokenizer's ``model_max_length`` when
+    that is a real limit (the length the model was trained on), else :data:`DEFAULT_SOURCE_LENGTH`."""
+    if requested is not None:
+        return requested
+    limit = getattr(tokenizer, "model_max_length", None)
+    return int(limit) if isinstance(limit, int) and 0 < limit < UNLIMITED else DEFAULT_SOURCE_LENGTH

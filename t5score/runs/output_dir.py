@@ -1,5 +1,7 @@
-"""The output folder of a run: made (or checked) before anything is written, locked, and prepared.
+"""The output folder of a run: chosen, made (or checked) before anything is written, locked, prepared.
 
+0. :func:`run_folder` picks it: ``--output_dir`` as given, else a new numbered folder per run,
+   ``reports/<command>/run_NNN`` (``--resume``: the latest), as Lightning numbers ``version_N``.
 1. :func:`make_folder` checks ``--output_dir`` (a file on the way, no permission) and creates it.
 2. :class:`~t5score.runs.lock.RunLock` is taken before the folder is looked at, so two runs never share it.
 3. :func:`prepare` decides what the run does: start afresh (an empty folder; ``--overwrite`` empties a
@@ -9,6 +11,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +25,41 @@ from t5score.runs.writer import PARTS, done_batches
 
 MARKERS = (CONFIG_NAME, "run.json", PARTS)  # files that identify a t5score run folder
 SPOOL = "merge"  # the merge's spool folder (runs.writer)
+
+
+RUN_DIR_ENV = "T5SCORE_RUN_DIR"  # the folder rank 0 chose, for the DDP ranks it starts
+RUN_NAME = re.compile(r"run_(\d+)")
+
+
+def numbered_runs(base: Path) -> list[Path]:
+    """The ``run_NNN`` folders under ``base``, in number order."""
+    found = [
+        (int(m.group(1)), p) for p in base.glob("run_*") if (m := RUN_NAME.fullmatch(p.name)) and p.is_dir()
+    ]
+    return [p for _, p in sorted(found)] if base.is_dir() else []
+
+
+def run_folder(given: str | None, base: Path, resume: bool) -> Path:
+    """``given`` (``--output_dir``) as it is; else the next ``base/run_NNN`` (``resume``: the latest one,
+    or ``base`` itself when it holds a run of an older t5score)."""
+    if given:
+        return Path(given)
+    inherited = os.environ.get(RUN_DIR_ENV)
+    if inherited and os.environ.get("LOCAL_RANK", "0") != "0":  # a DDP rank started by rank 0: its folder
+        return Path(inherited)
+    runs = numbered_runs(base)
+    if resume:
+        if runs:
+            chosen = runs[-1]
+        elif (base / CONFIG_NAME).exists():
+            chosen = base
+        else:
+            raise InputError(f"{base}: nothing to resume (no run_NNN folder); name the run with --output_dir")
+    else:
+        last = int(RUN_NAME.fullmatch(runs[-1].name).group(1)) if runs else 0
+        chosen = base / f"run_{last + 1:03d}"
+    os.environ[RUN_DIR_ENV] = str(chosen)
+    return chosen
 
 
 @dataclass
