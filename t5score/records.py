@@ -42,9 +42,11 @@ COLUMNS: dict[str, tuple[Any, Any]] = {
     "mean_entropy": (float | None, None),
     "truncated": (bool, False),
     "score_src_hyp": (float | None, None),  # BARTScore directions (t5score.scoring.directions)
+    "score_hyp_src": (float | None, None),
     "score_ref_hyp": (float | None, None),
     "score_hyp_ref": (float | None, None),
     "score_f": (float | None, None),
+    "score_harm_f": (float | None, None),
     "group_id": (str | None, MISSING),  # rerank: a candidate's source group (None when its id is empty)
     "group_position": (int, MISSING),
     "line": (int, MISSING),
@@ -58,7 +60,14 @@ COLUMNS: dict[str, tuple[Any, Any]] = {
 TOKEN_LISTS = ("token_ids", "token_logprobs", "token_entropies", "top1_probs")
 TOPK_LISTS = ("topk_ids", "topk_logprobs")
 SEQUENCE_SCORES = ("num_tokens", "sum_logprob", "mean_logprob")
-DIRECTION_SCORES = ("score_src_hyp", "score_ref_hyp", "score_hyp_ref", "score_f")
+DIRECTION_SCORES = (
+    "score_src_hyp",
+    "score_hyp_src",
+    "score_ref_hyp",
+    "score_hyp_ref",
+    "score_f",
+    "score_harm_f",
+)
 CANDIDATE_COLUMNS = (
     "position",
     "group_id",

@@ -77,9 +77,11 @@ SCORE_COLUMNS = [
     "truncated",
     "error",
     "score_src_hyp",
+    "score_hyp_src",
     "score_ref_hyp",
     "score_hyp_ref",
     "score_f",
+    "score_harm_f",
 ]
 RERANK_COLUMNS = [
     "position",
@@ -99,9 +101,11 @@ RERANK_COLUMNS = [
     "token_logprobs",
     "nonfinite",
     "score_src_hyp",
+    "score_hyp_src",
     "score_ref_hyp",
     "score_hyp_ref",
     "score_f",
+    "score_harm_f",
     "score",
     "rank",
 ]

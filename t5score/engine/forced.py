@@ -10,10 +10,17 @@ Which tokens are scored:
 * **EOS** -- the target always ends with the model's EOS (the tokenizer appends it for T5 and BART; it is
   appended when a tokenizer does not). ``include_eos=True`` (default) scores it, as the model's own loss does;
   ``include_eos=False`` drops exactly that term from every statistic and from ``num_tokens``.
-* **BOS** -- BART-style tokenizers prepend ``<s>`` to the labels. The decoder input keeps it whatever the
-  options (that is the format the model was trained on); ``include_bos=True`` (default) also scores the
-  ``<s>`` term, as the model's loss and BARTScore do, ``include_bos=False`` leaves that near-certain term
-  out of the score. Tokenizers without a BOS (T5) are unaffected.
+* **BOS** -- BART-style tokenizers prepend ``<s>`` to the labels. By default the decoder input keeps it
+  (that is the format the model was trained on); ``include_bos=True`` (default) also scores the ``<s>``
+  term, as the model's loss and BARTScore do, ``include_bos=False`` leaves that near-certain term out of
+  the score. ``strip_bos=True`` removes ``<s>`` from the target altogether, so the decoder starts from
+  ``decoder_start_token_id`` alone, as lm-evaluation-harness does for seq2seq models (its continuations
+  are tokenized with ``add_special_tokens=False``; ``max_target_length`` still counts the ``<s>``).
+  Tokenizers without a BOS (T5) are unaffected.
+* **Prefix** -- ``unscored_prefix``: a text every target begins with (a decoder-side prompt). Its tokens
+  are fed to the decoder but left out of every statistic (see
+  :func:`t5score.engine.forced_inputs.prefix_lengths`); a leading ``<s>`` is still scored or not by
+  ``include_bos``.
 
 Speed: sources are taken in windows (by length) of at most ``max_tokens_per_batch`` padded source tokens
 (:func:`t5score.engine.forced_inputs.plan_windows`); each distinct source of a window is encoded once. The
@@ -38,7 +45,15 @@ from dataclasses import dataclass, field
 import torch
 
 from t5score.engine.engines import forced_decoder
-from t5score.engine.forced_inputs import PairWork, check_pairs, plan_windows, plan_work, prepended_bos
+from t5score.engine.forced_inputs import (
+    PairWork,
+    ScoredPositions,
+    check_pairs,
+    plan_windows,
+    plan_work,
+    prefix_lengths,
+    prepended_bos,
+)
 from t5score.engine.modeling import SpecialTokens, special_tokens
 from t5score.engine.stats import token_stats
 from t5score.engine.tokens import pad_right
@@ -96,6 +111,8 @@ def score_pairs(
     pair_source_index: list[int] | None = None,
     include_eos: bool = True,
     include_bos: bool = True,
+    strip_bos: bool = False,
+    unscored_prefix: str | None = None,
     alpha: float = 1.0,
     max_source_length: int | None = None,
     max_target_length: int | None = None,
@@ -110,8 +127,8 @@ def score_pairs(
     ``pair_source_index[i]`` names the source of target ``i`` (many targets may share one source, which
     is then encoded once); ``None`` pairs ``sources[i]`` with ``targets[i]``. Sequence scores: the sum of
     the scored log-probabilities, their mean, and ``sum / num_tokens ** alpha``. ``top_k > 0`` also
-    keeps the top-k ids and log-probabilities at each position. See the module docstring for EOS/BOS
-    and for ``reuse_encoder`` and ``engine`` (``"auto"``, ``"hf"`` or ``"t5"``, as in decoding).
+    keeps the top-k ids and log-probabilities at each position. See the module docstring for EOS/BOS,
+    ``unscored_prefix``, ``reuse_encoder`` and ``engine`` (``"auto"``, ``"hf"`` or ``"t5"``, as in decoding).
     ``encoder_states`` = ``(hidden [len(sources), S, D], mask [len(sources), S])``, right-padded: the
     sources' encoder output when the caller already has it (decoding shares it with reference scoring);
     the sources are then neither tokenized nor encoded here (``source_truncated`` is the caller's to set).
@@ -122,7 +139,7 @@ def score_pairs(
     if not targets:
         return []
     ids = special_tokens(model)
-    bos = None if include_bos else prepended_bos(tokenizer)
+    bos = prepended_bos(tokenizer) if not include_bos or strip_bos or unscored_prefix else None
     work = plan_work(
         tokenizer,
         sources,
@@ -133,6 +150,12 @@ def score_pairs(
         max_target_length=max_target_length,
         encoder_states=encoder_states,
         reuse_encoder=reuse_encoder,
+        strip_bos=bos if strip_bos else None,
+    )
+    skip = (
+        prefix_lengths(tokenizer, unscored_prefix, work.tgt_ids, bos=bos, eos=ids.eos_token_id)
+        if unscored_prefix
+        else [0] * len(work.tgt_ids)
     )
     with _eval_mode(model):
         decoder = forced_decoder(model, engine)  # chosen in eval mode: the fast path never runs dropout
@@ -144,7 +167,8 @@ def score_pairs(
             for batch in batches:
                 for part in scorer.parts(batch):
                     scorer.score_batch(part, window, shared)
-    return _pair_scores(work, scorer.results, pair_source_index, bos, include_eos, alpha)
+    kept = ScoredPositions(bos, include_bos, include_eos, skip)
+    return _pair_scores(work, scorer.results, pair_source_index, kept, alpha)
 
 
 class _Scorer:
@@ -230,26 +254,20 @@ class _Scorer:
 
 
 def _pair_scores(
-    work: PairWork,
-    results: list,
-    pair_source_index: list[int],
-    bos: int | None,
-    include_eos: bool,
-    alpha: float,
+    work: PairWork, results: list, pair_source_index: list[int], kept: ScoredPositions, alpha: float
 ) -> list[PairScore]:
     """One :class:`PairScore` per pair, from its item's statistics, cut to the scored positions."""
     scores = []
     for p, w in enumerate(work.pair_item):
         s, tgt = work.item_src[w], work.tgt_ids[w]
-        lo = 1 if bos is not None and tgt[0] == bos else 0
-        hi = len(tgt) - (0 if include_eos else 1)
         cut = (bool(work.src_cut and work.src_cut[s]), work.tgt_cut[w])
-        scores.append(_finish(results[w], p, int(pair_source_index[p]), lo, hi, alpha, *cut))
+        scores.append(_finish(results[w], p, int(pair_source_index[p]), kept.positions(w, tgt), alpha, *cut))
     return scores
 
 
-def _finish(raw, pair_index, source_index, lo, hi, alpha, src_cut, tgt_cut) -> PairScore:
-    token_ids, logps, ents, top1, topk_ids, topk_lp, nonfinite = (col[lo:hi] for col in raw)
+def _finish(raw, pair_index, source_index, keep, alpha, src_cut, tgt_cut) -> PairScore:
+    pick = (lambda col: col[keep]) if isinstance(keep, slice) else (lambda col: [col[i] for i in keep])
+    token_ids, logps, ents, top1, topk_ids, topk_lp, nonfinite = (pick(col) for col in raw)
     n = len(logps)
     total = float(torch.tensor(logps, dtype=torch.float64).sum()) if n else 0.0
     return PairScore(

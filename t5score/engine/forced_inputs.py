@@ -53,6 +53,47 @@ def prepended_bos(tokenizer) -> int | None:
     return bos if bos is not None and list(probe[:1]) == [bos] else None
 
 
+def prefix_lengths(
+    tokenizer, prefix: str, tgt_ids: list[list[int]], *, bos: int | None, eos: int
+) -> list[int]:
+    """How many tokens of each target (after a leading ``bos``) belong to ``prefix``, a text every target
+    begins with: the length of the common start of the target's tokens and the prefix's own (tokenized as
+    a target, without BOS and EOS), never the final EOS. A token that spans the prefix's end is not
+    counted, so only tokens wholly inside the prefix are."""
+    (own,), _ = tokenize(tokenizer, [prefix], target=True, eos=eos)
+    own = own[1 if bos is not None and own[:1] == [bos] else 0 :]
+    own = own[:-1] if own[-1:] == [eos] else own
+    lengths = []
+    for ids in tgt_ids:
+        start = 1 if bos is not None and ids[:1] == [bos] else 0
+        body, n = ids[start:-1], 0  # the final EOS is never part of the prefix
+        while n < min(len(own), len(body)) and body[n] == own[n]:
+            n += 1
+        lengths.append(n)
+    return lengths
+
+
+@dataclass
+class ScoredPositions:
+    """Which positions of each item's target ``score_pairs`` scores: all but a leading ``bos`` (unless
+    ``include_bos``), the item's ``prefix[w]`` tokens after it and the final EOS (unless ``include_eos``)."""
+
+    bos: int | None
+    include_bos: bool
+    include_eos: bool
+    prefix: list[int]
+
+    def positions(self, w: int, tgt: list[int]) -> slice | list[int]:
+        """The scored positions of item ``w`` (token ids ``tgt``): a slice, or a list when they are not
+        contiguous (``<s>`` scored, a prefix after it not)."""
+        has_bos = self.bos is not None and tgt[:1] == [self.bos]
+        start = int(has_bos) + self.prefix[w]
+        stop = len(tgt) - (0 if self.include_eos else 1)
+        if has_bos and self.include_bos and start > 1:  # <s> scored, the prefix after it not
+            return [0, *range(start, stop)]
+        return slice(0 if has_bos and self.include_bos else start, stop)
+
+
 @dataclass
 class PairWork:
     """The distinct work of a ``score_pairs`` call: sources by text, (source, target) items, their tokens.
@@ -81,8 +122,10 @@ def plan_work(
     max_target_length: int | None,
     encoder_states: tuple[torch.Tensor, torch.Tensor] | None,
     reuse_encoder: bool,
+    strip_bos: int | None = None,
 ) -> PairWork:
-    """Distinct sources (by text) and items, tokenized (sources measured from ``encoder_states`` if given)."""
+    """Distinct sources (by text) and items, tokenized (sources measured from ``encoder_states`` if given);
+    ``strip_bos``: a BOS id removed from the front of every target (after truncation)."""
     uniq_src: dict[str, int] = {}
     pair_src = [uniq_src.setdefault(sources[int(s)], len(uniq_src)) for s in pair_source_index]
     src_texts = list(uniq_src)
@@ -102,6 +145,8 @@ def plan_work(
     tgt_ids, tgt_cut = tokenize(
         tokenizer, targets_of_items, target=True, max_length=max_target_length, eos=eos
     )
+    if strip_bos is not None:
+        tgt_ids = [ids[1:] if ids[:1] == [strip_bos] else ids for ids in tgt_ids]
     item_src = [s for s, _ in uniq_item]
     return PairWork(pair_item, item_src, src_lens, src_ids, src_cut, src_rows, tgt_ids, tgt_cut)
 

@@ -30,11 +30,21 @@ class CandidateReranker(L.LightningModule):
 
     Args:
         name_or_path: Hugging Face model id or local folder; "default" is the model shipped with t5score.
-        rank_by: Direction ranked by: "src->hyp" (default), "ref->hyp", "hyp->ref" or "F".
+        rank_by: Direction ranked by: "src->hyp" (default), "hyp->src", "ref->hyp", "hyp->ref", "F" or
+            "harm_F" (BARTScore's harm_f, P*R/(P+R)).
         score: Pair statistic: "mean_logprob" (default), "sum_logprob" or "penalised_logprob".
-        directions: Further directions to compute as columns (need references except "src->hyp").
+        directions: Further directions to compute as columns (need references except "src->hyp" and
+            "hyp->src").
         aggregate: How several references combine: "mean" or "max".
         include_eos: Score the final EOS token.
+        include_bos: Score the <s> token BART-style tokenizers put first in the target (it stays in the
+            decoder input either way), as the model's own loss and BARTScore do.
+        strip_bos: Remove that <s> from the target altogether, as lm-evaluation-harness does for seq2seq
+            models.
+        encoder_prompt: BARTScore's encoder-side prompt: every source read as "<source> <prompt>,".
+        decoder_prompt: BARTScore's decoder-side prompt: every candidate read as "<prompt>, <candidate>".
+        score_decoder_prompt: Count the decoder prompt's tokens in the scores, as BARTScore does; false
+            scores the candidate's own tokens only (the prompt is still fed to the decoder).
         alpha: Length penalty exponent of ``penalised_logprob``.
         max_tokens_per_batch: Padded-token budget per forward pass.
         trust_remote_code: Run the Python code a model folder names in its config (``auto_map``) to load
@@ -49,6 +59,11 @@ class CandidateReranker(L.LightningModule):
         directions: list[str] | None = None,
         aggregate: str = ScoreOptions.aggregate,
         include_eos: bool = ScoreOptions.include_eos,
+        include_bos: bool = ScoreOptions.include_bos,
+        strip_bos: bool = ScoreOptions.strip_bos,
+        encoder_prompt: str | None = ScoreOptions.encoder_prompt,
+        decoder_prompt: str | None = ScoreOptions.decoder_prompt,
+        score_decoder_prompt: bool = ScoreOptions.score_decoder_prompt,
         alpha: float = ScoreOptions.alpha,
         max_tokens_per_batch: int = ScoreOptions.max_tokens_per_batch,
         trust_remote_code: bool = False,
@@ -59,6 +74,11 @@ class CandidateReranker(L.LightningModule):
             score=score,
             aggregate=aggregate,
             include_eos=include_eos,
+            include_bos=include_bos,
+            strip_bos=strip_bos,
+            encoder_prompt=encoder_prompt,
+            decoder_prompt=decoder_prompt,
+            score_decoder_prompt=score_decoder_prompt,
             alpha=alpha,
             max_tokens_per_batch=max_tokens_per_batch,
             rank_by=rank_by,

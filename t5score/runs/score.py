@@ -14,7 +14,7 @@ from t5score.engine.modeling import DEFAULT_MODEL, load_model_and_tokenizer
 from t5score.records import ScoreRecord, SourceBatch, SourceRow, fill_from_pair
 from t5score.runs.runner import RunSpec
 from t5score.scoring.directions import direction_column, score_directions
-from t5score.scoring.options import ScoreOptions
+from t5score.scoring.options import SOURCE_DIRECTIONS, ScoreOptions
 
 __all__ = ["ScoreDataModule", "ScoreFinisher", "ScoreRecord", "Seq2SeqScorer", "score_rows", "score_spec"]
 
@@ -24,11 +24,21 @@ class Seq2SeqScorer(L.LightningModule):
 
     Args:
         name_or_path: Hugging Face model id or local folder; "default" is the model shipped with t5score.
-        directions: BARTScore directions to add: "src->hyp" (faithfulness, always computed), "ref->hyp"
-            (precision), "hyp->ref" (recall), "F" (mean of precision and recall; needs references).
+        directions: BARTScore directions to add: "src->hyp" (faithfulness, always computed), "hyp->src" (the
+            source given the target), "ref->hyp" (precision), "hyp->ref" (recall), "F" (mean of precision
+            and recall), "harm_F" (BARTScore's harm_f, P*R/(P+R)); the last four need references.
         score: Pair statistic the direction columns hold: "mean_logprob", "sum_logprob" or "penalised_logprob".
-        aggregate: How several references per row combine: "mean" or "max".
+        aggregate: How several references per row combine: "mean" (F and harm_F of the averaged precision
+            and recall) or "max" (F and harm_F of the best reference).
         include_eos: Score the final EOS token, as the model's own loss does.
+        include_bos: Score the <s> token BART-style tokenizers put first in the target (it stays in the
+            decoder input either way), as the model's own loss and BARTScore do.
+        strip_bos: Remove that <s> from the target altogether, as lm-evaluation-harness does for seq2seq
+            models (with include_eos false: its loglikelihood).
+        encoder_prompt: BARTScore's encoder-side prompt: every source read as "<source> <prompt>,".
+        decoder_prompt: BARTScore's decoder-side prompt: every target read as "<prompt>, <target>".
+        score_decoder_prompt: Count the decoder prompt's tokens in the scores, as BARTScore does; false
+            scores the target's own tokens only (the prompt is still fed to the decoder).
         alpha: Length penalty exponent of ``penalised_logprob = sum / num_tokens ** alpha``.
         max_target_length: Truncate targets to this many tokens (None: no limit).
         max_tokens_per_batch: Padded-token budget per forward pass.
@@ -45,6 +55,11 @@ class Seq2SeqScorer(L.LightningModule):
         score: str = ScoreOptions.score,
         aggregate: str = ScoreOptions.aggregate,
         include_eos: bool = ScoreOptions.include_eos,
+        include_bos: bool = ScoreOptions.include_bos,
+        strip_bos: bool = ScoreOptions.strip_bos,
+        encoder_prompt: str | None = ScoreOptions.encoder_prompt,
+        decoder_prompt: str | None = ScoreOptions.decoder_prompt,
+        score_decoder_prompt: bool = ScoreOptions.score_decoder_prompt,
         alpha: float = ScoreOptions.alpha,
         max_target_length: int | None = ScoreOptions.max_target_length,
         max_tokens_per_batch: int = ScoreOptions.max_tokens_per_batch,
@@ -57,6 +72,11 @@ class Seq2SeqScorer(L.LightningModule):
             score=score,
             aggregate=aggregate,
             include_eos=include_eos,
+            include_bos=include_bos,
+            strip_bos=strip_bos,
+            encoder_prompt=encoder_prompt,
+            decoder_prompt=decoder_prompt,
+            score_decoder_prompt=score_decoder_prompt,
             alpha=alpha,
             max_target_length=max_target_length,
             max_tokens_per_batch=max_tokens_per_batch,
@@ -96,7 +116,7 @@ def score_rows(
     if not todo:
         return records
     directions = options.run_directions
-    needs_refs = any(d != "src->hyp" for d in directions)
+    needs_refs = any(d not in SOURCE_DIRECTIONS for d in directions)
     result = score_directions(
         model,
         tokenizer,

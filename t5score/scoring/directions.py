@@ -1,24 +1,29 @@
 """BARTScore's scoring directions on top of :func:`t5score.engine.forced.score_pairs`.
 
-``src->hyp`` (faithfulness), ``ref->hyp`` (precision), ``hyp->ref`` (recall) and ``F`` (their mean), with
-several references per row aggregated by ``mean`` or ``max``. Scoring is three steps: :func:`plan_pairs`
-lists the (source, target) pairs every direction needs, one ``score_pairs`` call scores them all (so a text
-used as the source of several pairs, a hypothesis in ``hyp->ref`` with many references or a reference in
-``ref->hyp``, is encoded once), and :func:`direction_scores` reads each direction's per-row score off them.
+``src->hyp`` (faithfulness: the hypothesis given the source), ``hyp->src`` (the source given the
+hypothesis: T5Score's source "recall"), ``ref->hyp`` (precision), ``hyp->ref`` (recall), ``F`` (the mean of
+precision and recall: BARTScore's ``avg_f``) and ``harm_F`` (BARTScore's ``harm_f``, ``P * R / (P + R)``:
+half the harmonic mean, as its code computes it), with several references per row aggregated by ``mean``
+or ``max``. Scoring is three steps: :func:`plan_pairs` lists the (source, target) pairs every direction
+needs, one ``score_pairs`` call scores them all (so a text used as the source of several pairs, a
+hypothesis in ``hyp->ref`` with many references or a reference in ``ref->hyp``, is encoded once), and
+:func:`direction_scores` reads each direction's per-row score off them.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
 
 from t5score.engine.forced import PairScore, score_pairs
-from t5score.scoring.options import AGGREGATES, DIRECTIONS, ScoreOptions
+from t5score.scoring.options import AGGREGATES, DIRECTIONS, SOURCE_DIRECTIONS, ScoreOptions
 
 __all__ = [
     "AGGREGATES",
     "DIRECTIONS",
+    "SOURCE_DIRECTIONS",
     "DirectionScores",
     "PairPlan",
     "direction_column",
@@ -30,7 +35,7 @@ __all__ = [
 
 
 def direction_column(direction: str) -> str:
-    """The output column of a direction: ``src->hyp`` -> ``score_src_hyp``; ``F`` -> ``score_f``."""
+    """The output column of a direction: ``src->hyp`` -> ``score_src_hyp``; ``harm_F`` -> ``score_harm_f``."""
     return "score_" + direction.lower().replace("->", "_")
 
 
@@ -69,7 +74,7 @@ def reference_lists(
 ) -> list[list[str]]:
     """Each row's references as a list (a text is a one-item list, ``None`` an empty one); checked only
     when a direction needs references."""
-    if all(d == "src->hyp" for d in directions):
+    if all(d in SOURCE_DIRECTIONS for d in directions):
         return [[] for _ in range(n)]
     if references is None or len(references) != n:
         raise ValueError(f"directions {list(directions)} need one reference entry per hypothesis ({n})")
@@ -87,16 +92,20 @@ def plan_pairs(
     references: list[list[str]],
     directions: tuple[str, ...],
 ) -> PairPlan:
-    """Every pair the ``directions`` need, row by row (``F`` needs the ``ref->hyp`` and ``hyp->ref`` pairs)."""
+    """Every pair the ``directions`` need, row by row (``F`` and ``harm_F`` need the ``ref->hyp`` and
+    ``hyp->ref`` pairs)."""
     n = len(hypotheses)
-    if "src->hyp" in directions and (sources is None or len(sources) != n):
-        raise ValueError(f"direction 'src->hyp' needs one source per hypothesis ({n})")
-    precision = bool({"ref->hyp", "F"} & set(directions))
-    recall = bool({"hyp->ref", "F"} & set(directions))
+    for d in SOURCE_DIRECTIONS:
+        if d in directions and (sources is None or len(sources) != n):
+            raise ValueError(f"direction {d!r} needs one source per hypothesis ({n})")
+    precision = bool({"ref->hyp", "F", "harm_F"} & set(directions))
+    recall = bool({"hyp->ref", "F", "harm_F"} & set(directions))
     plan = PairPlan(references)
     for i, hyp in enumerate(hypotheses):
         if "src->hyp" in directions:
             plan.add("src->hyp", i, 0, sources[i], hyp)
+        if "hyp->src" in directions:
+            plan.add("hyp->src", i, 0, hyp, sources[i])
         for j, ref in enumerate(references[i]):
             if precision:
                 plan.add("ref->hyp", i, j, ref, hyp)
@@ -112,11 +121,40 @@ def _aggregate(values: list[float | None], how: str) -> float | None:
     return sum(kept) / len(kept) if how == "mean" else max(kept)
 
 
-def _f_value(plan: PairPlan, scored: list[PairScore], row: int, ref: int, score: str) -> float | None:
-    """``F`` for one reference: the mean of its precision and recall (None when either is)."""
-    p = scored[plan.where[("ref->hyp", row, ref)]].score(score)
-    r = scored[plan.where[("hyp->ref", row, ref)]].score(score)
-    return None if p is None or r is None else (p + r) / 2
+def harmonic_f(precision: float, recall: float) -> float:
+    """BARTScore's ``harm_f``: ``P * R / (P + R)`` (half the harmonic mean; 0 when both are 0).
+
+    >>> harmonic_f(-2.0, -6.0)
+    -1.5
+    """
+    total = precision + recall
+    if total == 0:
+        return 0.0 if precision == 0 else math.nan
+    return precision * recall / total
+
+
+def _precision_recall(plan: PairPlan, scored: list[PairScore], row: int, score: str) -> list[tuple]:
+    """(P, R) per reference of ``row`` where both are scored."""
+    pairs = []
+    for ref in range(len(plan.references[row])):
+        p = scored[plan.where[("ref->hyp", row, ref)]].score(score)
+        r = scored[plan.where[("hyp->ref", row, ref)]].score(score)
+        if p is not None and r is not None:
+            pairs.append((p, r))
+    return pairs
+
+
+def _combined(direction: str, pairs: list[tuple], aggregate: str) -> float | None:
+    """``F`` or ``harm_F`` of one row from its references' (P, R), as BARTScore combines them: with
+    ``mean``, P and R averaged over the references first, then combined (SUM/score.py; for ``F`` the same
+    as the mean of the per-reference F); with ``max``, the best reference's combined value
+    (D2T/score.py)."""
+    if not pairs:
+        return None
+    combine = harmonic_f if direction == "harm_F" else (lambda p, r: (p + r) / 2)
+    if aggregate == "max":
+        return max(combine(p, r) for p, r in pairs)
+    return combine(sum(p for p, _ in pairs) / len(pairs), sum(r for _, r in pairs) / len(pairs))
 
 
 def direction_scores(
@@ -125,15 +163,16 @@ def direction_scores(
     """One direction's per-row score from the scored pairs of ``plan``, references aggregated."""
     per_row, pairs = [], []
     for i, refs in enumerate(plan.references):
-        if direction == "src->hyp":
+        if direction in SOURCE_DIRECTIONS:
             row_pairs = [scored[plan.where[(direction, i, 0)]]]
-            values = [row_pairs[0].score(score)]
-        elif direction == "F":
-            row_pairs, values = [], [_f_value(plan, scored, i, j, score) for j in range(len(refs))]
+            value = row_pairs[0].score(score)
+        elif direction in ("F", "harm_F"):
+            row_pairs = []
+            value = _combined(direction, _precision_recall(plan, scored, i, score), aggregate)
         else:
             row_pairs = [scored[plan.where[(direction, i, j)]] for j in range(len(refs))]
-            values = [p.score(score) for p in row_pairs]
-        per_row.append(_aggregate(values, aggregate))
+            value = _aggregate([p.score(score) for p in row_pairs], aggregate)
+        per_row.append(value)
         pairs.append(row_pairs)
     return DirectionScores(direction=direction, scores=per_row, pairs=pairs)
 
@@ -150,12 +189,15 @@ def score_directions(
 ) -> dict[str, DirectionScores]:
     """BARTScore's ``options.directions`` for each hypothesis, all pairs scored in one :func:`score_pairs` call.
 
-    ``src->hyp`` scores the hypothesis given the source (faithfulness), ``ref->hyp`` given a reference
-    (precision), ``hyp->ref`` the reference given the hypothesis (recall), and ``F`` is the mean of
-    precision and recall. With several references per row, a direction's per-reference values (for ``F``:
-    ``(P_r + R_r) / 2`` per reference) are aggregated by ``options.aggregate`` (``mean`` or ``max``).
-    ``options.score`` picks the pair statistic (BARTScore uses ``mean_logprob``). A row whose reference is
-    ``None`` gets ``None`` for the reference directions.
+    ``src->hyp`` scores the hypothesis given the source (faithfulness), ``hyp->src`` the source given the
+    hypothesis, ``ref->hyp`` the hypothesis given a reference (precision), ``hyp->ref`` the reference
+    given the hypothesis (recall); ``F`` is ``(P + R) / 2`` and ``harm_F`` is ``P * R / (P + R)``. With
+    several references per row, ``options.aggregate`` ``mean`` averages a direction over them (``F`` and
+    ``harm_F``: of the averaged P and R) and ``max`` keeps the best (``F`` and ``harm_F``: the best
+    reference's value), as BARTScore's SUM and D2T scripts do. ``options.score`` picks the pair statistic
+    (BARTScore uses ``mean_logprob``). ``options.encoder_prompt`` / ``decoder_prompt`` rewrite every pair's
+    source / target text (:meth:`ScoreOptions.encoder_text`, :meth:`ScoreOptions.decoder_text`). A row
+    whose reference is ``None`` gets ``None`` for the reference directions.
     """
     options = options or ScoreOptions()
     directions = options.directions
@@ -164,8 +206,8 @@ def score_directions(
     scored = score_pairs(
         model,
         tokenizer,
-        plan.sources,
-        plan.targets,
+        [options.encoder_text(t) for t in plan.sources],
+        [options.decoder_text(t) for t in plan.targets],
         pair_source_index=plan.pair_source_index,
         **options.score_pairs_kwargs(max_source_length),
     )

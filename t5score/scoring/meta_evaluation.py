@@ -7,10 +7,11 @@ Works on the per-candidate frame of :func:`t5score.scoring.rerank.score_candidat
   :func:`not_finite_error`; never ranked); ``groups_without_finite_score``, groups where such candidates
   left no candidate to rank (they have no top candidate); ``candidates_nonfinite``, candidates whose
   ``src->hyp`` logits held NaN or inf (flagged or not).
-* ROUGE-1/2/L F1 (stemmed, in [0, 1]) against the reference, averaged over the groups that have a reference
-  and a ranked candidate, for three choices per group among its ranked candidates only: ``top`` (rank 1),
-  ``first`` (the lowest candidate index: the input's own choice, the baseline) and ``oracle`` (the best
-  mean of ROUGE-1/2/L; ties to the earlier candidate): an upper bound for any reranker of these candidates.
+* ROUGE-1/2/L and ROUGE-Lsum F1 (stemmed, in [0, 1]) against the reference, averaged over the groups that
+  have a reference and a ranked candidate, for three choices per group among its ranked candidates only:
+  ``top`` (rank 1), ``first`` (the lowest candidate index: the input's own choice, the baseline) and
+  ``oracle`` (the best mean of ROUGE-1/2/L; ties to the earlier candidate): an upper bound for any
+  reranker of these candidates.
 * Summary-level correlation: Kendall's tau-b and Spearman's rho (scipy) between the score and ROUGE-L (and
   the human score) over the candidates of one group, then averaged over groups. A group with fewer than two
   candidates having both values is counted in ``groups_too_few``; one where either side is constant
@@ -29,6 +30,7 @@ from scipy import stats
 
 from t5score.scoring.rouge import ROUGE_KEYS, add_rouge_columns
 
+ORACLE_KEYS = ("rouge1", "rouge2", "rougeL")  # the oracle: the best mean of these
 _NOT_FINITE = re.compile(r"scores? \S.* (is|are) not finite \(")
 
 
@@ -116,7 +118,7 @@ def meta_evaluate(
         top = with_ref[with_ref["rank"] == 1]
         groups = set(top["group_position"])
         with_ref = with_ref[with_ref["group_position"].isin(groups)]
-        mean_rouge = with_ref[list(ROUGE_KEYS)].astype(float).mean(axis=1)
+        mean_rouge = with_ref[list(ORACLE_KEYS)].astype(float).mean(axis=1)
         picks = {
             "top": top,
             "first": _pick(with_ref, ["candidate_index"], [True]),

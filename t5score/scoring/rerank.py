@@ -8,7 +8,7 @@ non-finite logits) is flagged, ``error`` = ``score src->hyp is not finite (non-f
 non-finite scores are written as nulls and it is never ranked; the other candidates of its group are ranked
 among themselves, and a group left without one has no rank-1 candidate. Default score: mean
 log-probability of the candidate given the source (``src->hyp``). Meta-evaluation (summary-level, see
-:mod:`t5score.scoring.meta_evaluation`): ROUGE-1/2/L F1 (stemmed) against the reference of the top-ranked
+:mod:`t5score.scoring.meta_evaluation`): ROUGE-1/2/L/Lsum F1 (stemmed) against the reference of the top-ranked
 candidate, of the first candidate (baseline) and of the oracle (the candidate with the best mean of
 ROUGE-1/2/L); Kendall's tau-b and Spearman's rho between score and ROUGE-L (and the human score) computed
 within each group and averaged over groups. Groups with fewer than two scored candidates or with constant
@@ -31,7 +31,7 @@ from t5score.data.values import is_missing
 from t5score.records import CandidateRow, RerankRecord, fill_from_pair
 from t5score.scoring.directions import direction_column, score_directions
 from t5score.scoring.meta_evaluation import meta_evaluate, not_finite_error
-from t5score.scoring.options import ScoreOptions
+from t5score.scoring.options import SOURCE_DIRECTIONS, ScoreOptions
 from t5score.scoring.rouge import add_rouge_columns
 
 
@@ -113,7 +113,8 @@ def score_candidates(
     wanted = options.run_directions
     records = [RerankRecord(**asdict(row)) for row in rows]
     todo = [r for r in records if r.error is None and r.candidate_index is not None]
-    if todo and any(d != "src->hyp" for d in wanted) and all(r.reference is None for r in records):
+    refs_needed = any(d not in SOURCE_DIRECTIONS for d in wanted)
+    if todo and refs_needed and all(r.reference is None for r in records):
         raise ValueError(
             f"directions {list(wanted)} need references, and no row has one (set reference_column)"
         )
@@ -156,7 +157,7 @@ def rerank(
     """Score and rank the candidates of :func:`~t5score.data.candidates.read_candidates`, add ROUGE vs the
     reference, summarize.
 
-    Returns the per-candidate frame (the columns of :class:`RerankRecord`, then ``rouge1/2/L``) and the
+    Returns the per-candidate frame (the columns of :class:`RerankRecord`, then ``rouge1/2/L/Lsum``) and the
     summary of :func:`t5score.scoring.meta_evaluation.meta_evaluate` with ``rank_by`` and ``score``.
     """
     options = options or ScoreOptions()

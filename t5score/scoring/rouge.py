@@ -1,9 +1,13 @@
-"""ROUGE-1/2/L F1 through Google's ``rouge_score`` package (offline; Porter stemming on).
+"""ROUGE-1/2/L and ROUGE-Lsum F1 through Google's ``rouge_score`` package (offline; Porter stemming on).
 
 ``rouge_score``'s default tokenizer lowercases and keeps only ``[a-z0-9]`` runs, so text in other scripts
 scores 0 against anything; numbers are F1 in [0, 1], not percentages. ``rougeL`` is sentence-level LCS
-(not ``rougeLsum``). :func:`add_rouge_columns` adds the three columns to a run's table (predictions vs
-targets, candidates vs references).
+over the whole text; ``rougeLsum`` is summary-level LCS over its sentences, which are its lines:
+``rouge_score`` splits both texts on newlines (its default, ``split_summaries=False``), as Hugging Face's
+``evaluate`` ROUGE does; put one sentence per line (Hugging Face's summarization examples join
+``nltk.sent_tokenize`` with newlines) to get sentence-level ``rougeLsum``. On one-line texts it equals
+``rougeL``. :func:`add_rouge_columns` adds the columns to a run's table (predictions vs targets,
+candidates vs references).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import pandas as pd
 
 from t5score.data.values import is_missing
 
-ROUGE_KEYS = ("rouge1", "rouge2", "rougeL")
+ROUGE_KEYS = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 
 
 @lru_cache(maxsize=4)
@@ -38,9 +42,9 @@ def rouge_scores(
     every key; an empty string is a valid text and scores 0.
 
     >>> [round(v, 3) for v in rouge_scores(["the cats ran"], ["the cat runs"])[0].values()]
-    [0.667, 0.5, 0.667]
-    >>> rouge_scores([None], ["x"])
-    [{'rouge1': None, 'rouge2': None, 'rougeL': None}]
+    [0.667, 0.5, 0.667, 0.667]
+    >>> rouge_scores([None], ["x"], keys=("rouge1", "rougeLsum"))
+    [{'rouge1': None, 'rougeLsum': None}]
     """
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} predictions but {len(references)} references")
@@ -63,7 +67,7 @@ def rouge_scores(
 
 
 def add_rouge_columns(frame: pd.DataFrame, prediction: str, reference: str) -> pd.DataFrame:
-    """Copy of ``frame`` with ``rouge1``/``rouge2``/``rougeL`` F1 (``Float64``) of column ``prediction``
+    """Copy of ``frame`` with the :data:`ROUGE_KEYS` F1 columns (``Float64``) of column ``prediction``
     against column ``reference``; null where either is missing or the row's ``error`` is set."""
     frame = frame.copy()
     ok = frame["error"].isna()

@@ -11,7 +11,7 @@ import torch
 
 from t5score.engine.forced import score_pairs
 from t5score.scoring.directions import score_directions
-from t5score.scoring.options import ScoreOptions
+from t5score.scoring.options import DIRECTIONS, ScoreOptions
 from tests.helpers.tiny_models import make_tiny_model, make_tiny_tokenizer
 
 # initializer factors that keep logits moderate (sums of tens of nats) so float32 sums agree within 1e-4
@@ -305,14 +305,14 @@ def test_directions_against_forward_passes(setup):
             hyps,
             sources=srcs,
             references=refs,
-            options=ScoreOptions(
-                directions=("src->hyp", "ref->hyp", "hyp->ref", "F"), aggregate=agg, max_tokens_per_batch=30
-            ),
+            options=ScoreOptions(directions=DIRECTIONS, aggregate=agg, max_tokens_per_batch=30),
         )
         for i, hyp in enumerate(hyps):
             assert out["src->hyp"].scores[i] == pytest.approx(mean_lp(srcs[i], hyp), abs=1e-5)
+            assert out["hyp->src"].scores[i] == pytest.approx(mean_lp(hyp, srcs[i]), abs=1e-5)
             if refs[i] is None:
                 assert out["ref->hyp"].scores[i] is None and out["F"].scores[i] is None
+                assert out["harm_F"].scores[i] is None
                 continue
             rs = [refs[i]] if isinstance(refs[i], str) else refs[i]
             p = [mean_lp(r, hyp) for r in rs]
@@ -322,9 +322,17 @@ def test_directions_against_forward_passes(setup):
             assert out["F"].scores[i] == pytest.approx(
                 reduce([(a + b) / 2 for a, b in zip(p, r, strict=True)]), abs=1e-5
             )
+            # harm_F: of the mean P and R (mean), of the best reference (max); BARTScore's P*R/(P+R)
+            pm, rm = sum(p) / len(p), sum(r) / len(r)
+            harm = (
+                pm * rm / (pm + rm)
+                if agg == "mean"
+                else max(a * b / (a + b) for a, b in zip(p, r, strict=True))
+            )
+            assert out["harm_F"].scores[i] == pytest.approx(harm, rel=1e-5)
             assert len(out["ref->hyp"].pairs[i]) == len(rs)
     with pytest.raises(ValueError, match="directions must be among"):
-        score_directions(model, tok, hyps, sources=srcs, options=ScoreOptions(directions=("hyp->src",)))
+        score_directions(model, tok, hyps, sources=srcs, options=ScoreOptions(directions=("hyp->hyp",)))
     with pytest.raises(ValueError, match="need one reference entry"):
         score_directions(model, tok, hyps, sources=srcs, options=ScoreOptions(directions=("F",)))
     assert not math.isnan(out["F"].scores[0])

@@ -7,6 +7,7 @@ import json
 import pandas as pd
 import pytest
 import torch
+from rouge_score import rouge_scorer
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 from t5score.cli import main
@@ -174,3 +175,52 @@ def test_sampled_candidates_from_predict_feed_rerank(t5_dir, tmp_path):
     rr = pd.read_parquet(out / "reranked.parquet")
     assert len(rr) == 12 and rr["group_id"].tolist() == pred["id"].tolist()
     assert sorted(rr.groupby("group_id")["rank"].apply(list).iloc[0]) == [1, 2, 3]
+
+
+def test_rerank_by_harm_f_with_hyp_src_and_rouge_lsum(t5_dir, tmp_path):
+    """--model.rank_by harm_F ranks by BARTScore's P * R / (P + R); hyp->src is a column; references of
+    several lines get rougeLsum (summary-level, over lines) beside rougeL, as rouge_score computes them."""
+    groups = [
+        {
+            "id": "m1",
+            "source": "open the file and read the first line",
+            "reference": "open the file.\nread the first line.",
+            "candidates": ["read the first line.\nopen the file.", "open the file and read", "the line"],
+        },
+        {
+            "id": "m2",
+            "source": "return the value of the key",
+            "reference": "get the value.\nreturn it.",
+            "candidates": ["return it.\nget the value.", "get a value"],
+        },
+    ]
+    path = tmp_path / "cands.jsonl"
+    path.write_text("".join(json.dumps(g) + "\n" for g in groups))
+    out = tmp_path / "run"
+    args = ["rerank", "--model.name_or_path", str(t5_dir), "--data.path", str(path)]
+    args += ["--data.id_column", "id", "--data.reference_column", "reference", "--output_dir", str(out)]
+    assert main([*args, "--model.rank_by", "harm_F", "--model.directions", "[hyp->src]"]) == 0
+    df = pd.read_parquet(out / "reranked.parquet")
+    model = AutoModelForSeq2SeqLM.from_pretrained(t5_dir).eval()
+    tok = AutoTokenizer.from_pretrained(t5_dir)
+    scorer = rouge_scorer.RougeScorer(["rougeL", "rougeLsum"], use_stemmer=True)
+    for group in groups:
+        part = df[df["group_id"] == group["id"]].sort_values("candidate_index")
+        ref, src = group["reference"], group["source"]
+        p = [_mean_logprob(model, tok, ref, c) for c in group["candidates"]]
+        r = [_mean_logprob(model, tok, c, ref) for c in group["candidates"]]
+        harm = [a * b / (a + b) for a, b in zip(p, r, strict=True)]
+        assert part["score_harm_f"].tolist() == pytest.approx(harm, rel=1e-5)
+        assert part["score"].tolist() == part["score_harm_f"].tolist()
+        hyp_src = [_mean_logprob(model, tok, c, src) for c in group["candidates"]]
+        assert part["score_hyp_src"].tolist() == pytest.approx(hyp_src, rel=1e-5)
+        expected = sorted(range(len(harm)), key=lambda i: (-harm[i], i))
+        assert part.sort_values("rank")["candidate_index"].tolist() == expected
+        for _, row in part.iterrows():
+            want = scorer.score(ref, row["candidate"])
+            assert row["rougeLsum"] == want["rougeLsum"].fmeasure and row["rougeL"] == want["rougeL"].fmeasure
+    swapped = df[df["candidate_index"] == 0]  # the reference's sentences in the other order
+    assert (swapped["rougeLsum"] == 1.0).all() and (swapped["rougeL"] < 1.0).all()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["rank_by"] == "harm_F"
+    assert summary["rouge"]["top"]["rougeLsum"] == pytest.approx(df[df["rank"] == 1]["rougeLsum"].mean())

@@ -17,7 +17,9 @@ from t5score.scoring.options import AGGREGATES, DIRECTIONS, ScoreOptions
 @pytest.mark.parametrize(
     ("changes", "needles"),
     [
-        ({"directions": ("src->hyp", "hyp->src")}, ["directions must be among", "['hyp->src']"]),
+        ({"directions": ("src->hyp", "src->ref")}, ["directions must be among", "['src->ref']"]),
+        ({"encoder_prompt": " "}, ["encoder_prompt must be a non-empty text", "' '"]),
+        ({"decoder_prompt": ""}, ["decoder_prompt must be a non-empty text"]),
         ({"rank_by": "bleu"}, ["rank_by must be one of", "'bleu'"]),
         ({"score": "loss"}, ["score must be one of", str(SCORE_FIELDS), "'loss'"]),
         ({"aggregate": "min"}, ["aggregate must be one of", str(AGGREGATES), "'min'"]),
@@ -46,13 +48,31 @@ def test_run_directions_and_score_pairs_kwargs():
     kwargs = ScoreOptions(alpha=0.5, max_target_length=7, engine="hf").score_pairs_kwargs(11)
     assert kwargs == {
         "include_eos": True,
+        "include_bos": True,
+        "strip_bos": False,
+        "unscored_prefix": None,
         "alpha": 0.5,
         "max_source_length": 11,
         "max_target_length": 7,
         "max_tokens_per_batch": 8192,
         "engine": "hf",
     }
-    assert set(DIRECTIONS) == {"src->hyp", "ref->hyp", "hyp->ref", "F"}
+    assert set(DIRECTIONS) == {"src->hyp", "hyp->src", "ref->hyp", "hyp->ref", "F", "harm_F"}
+
+
+def test_prompts_rewrite_texts_as_bartscore_does():
+    """BARTScore's SUM/score.py: ``suffix_prompt`` on the encoder side is ``x + ' ' + p + ','`` and
+    ``prefix_prompt`` on the decoder side ``p + ', ' + x``; the decoder prompt is scored unless told."""
+    plain = ScoreOptions()
+    assert plain.encoder_text("a b") == "a b" and plain.decoder_text("a b") == "a b"
+    options = ScoreOptions(encoder_prompt="In other words", decoder_prompt="That is to say")
+    assert options.encoder_text("the source") == "the source In other words,"
+    assert options.decoder_text("the target") == "That is to say, the target"
+    assert options.score_pairs_kwargs()["unscored_prefix"] is None  # BARTScore scores the prompt too
+    unscored = ScoreOptions(decoder_prompt="That is to say", score_decoder_prompt=False)
+    assert unscored.score_pairs_kwargs()["unscored_prefix"] == "That is to say,"
+    lm_eval = ScoreOptions(include_eos=False, include_bos=False, strip_bos=True).score_pairs_kwargs()
+    assert (lm_eval["include_eos"], lm_eval["include_bos"], lm_eval["strip_bos"]) == (False, False, True)
 
 
 @pytest.mark.parametrize("module", [Seq2SeqScorer, CandidateReranker])
