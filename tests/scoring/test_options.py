@@ -7,11 +7,11 @@ from dataclasses import fields
 
 import pytest
 
-from t5score.cli import main
 from t5score.engine.forced import SCORE_FIELDS
 from t5score.runs.rerank import CandidateReranker
 from t5score.runs.score import Seq2SeqScorer
 from t5score.scoring.options import AGGREGATES, DIRECTIONS, ScoreOptions
+from tests.helpers.cli import assert_user_error
 
 
 @pytest.mark.parametrize(
@@ -100,24 +100,14 @@ def test_bad_module_options_fail_before_anything_runs():
 
 
 def test_cli_error_is_one_line(tmp_path, capsys, t5_dir):
+    """A bad value is one line naming the option and the value (whether the CLI's early check or
+    ScoreOptions catches it), before anything is written."""
     path = tmp_path / "in.jsonl"
     path.write_text('{"source": "a", "target": "b"}\n')
-    code = main(
-        [
-            "score",
-            "--model.name_or_path",
-            str(t5_dir),
-            "--data.path",
-            str(path),
-            "--data.target_column",
-            "target",
-            "--model.aggregate",
-            "min",
-            "--output_dir",
-            str(tmp_path / "out"),
-        ]
+    args = ["score", "--model.name_or_path", str(t5_dir), "--data.path", str(path)]
+    args += ["--data.target_column", "target", "--output_dir", str(tmp_path / "out")]
+    assert_user_error(capsys, [*args, "--model.aggregate", "min"], r"aggregate.*'min'")
+    assert_user_error(
+        capsys, [*args, "--model.encoder_prompt", ""], r"encoder_prompt must be a non-empty text"
     )
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) >= 1
-    assert err[-1].startswith("t5score: error:") and "aggregate must be one of" in err[-1]
     assert not (tmp_path / "out").exists()
