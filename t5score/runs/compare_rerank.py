@@ -29,9 +29,11 @@ import pandas as pd
 KEY = ["group_id", "candidate_index"]
 GROUP_KEY = ["group_id"]
 #: columns of ``reranked.parquet`` that are no per-candidate metric of a rerank run
-NOT_METRICS = {"position", "group_position", "line", "rank", "human_score", "rouge1", "rouge2", "rougeL"}
-TOP_OF = ("rouge1", "rouge2", "rougeL", "human_score")  # the chosen candidate's values, per group
-GROUP_METRIC_ORDER = ("top_rougeL", "top_human_score", "top_rouge1", "top_rouge2")
+# (t5score.scoring.rouge.ROUGE_KEYS, spelled out here: importing scoring would load torch into compare)
+ROUGE_COLUMNS = ("rouge1", "rouge2", "rougeL", "rougeLsum")
+NOT_METRICS = {"position", "group_position", "line", "rank", "human_score", *ROUGE_COLUMNS}
+TOP_OF = (*ROUGE_COLUMNS, "human_score")  # the chosen candidate's values, per group
+GROUP_METRIC_ORDER = ("top_rougeL", "top_human_score", "top_rouge1", "top_rouge2", "top_rougeLsum")
 
 
 def candidate_frame(frame: pd.DataFrame, found: str) -> tuple[pd.DataFrame, int]:

@@ -30,7 +30,7 @@ GROUPS = [
 ]  # fmt: skip
 BAD = ("bad", "make a list", "a list", [])  # an input error: one flagged row without candidate index
 PER_CANDIDATE = ["num_tokens", "sum_logprob", "mean_logprob", "penalised_logprob", "score_src_hyp", "score"]
-TOP = ["top_rouge1", "top_rouge2", "top_rougeL", "top_human_score"]
+TOP = ["top_rouge1", "top_rouge2", "top_rougeL", "top_rougeLsum", "top_human_score"]
 
 
 def _write(path: Path, groups) -> Path:
@@ -91,7 +91,7 @@ def _candidates(run: Path) -> pd.DataFrame:
 def _tops(run: Path) -> pd.DataFrame:
     df = _table(run)
     top = df[df["rank"] == 1].set_index("group_id")
-    return top[["candidate_index", "rouge1", "rouge2", "rougeL", "human_score"]].astype("float64")
+    return top[["candidate_index", "rouge1", "rouge2", "rougeL", "rougeLsum", "human_score"]].astype("float64")
 
 
 def _check(rows: pd.DataFrame, label: str, a: pd.Series, b: pd.Series) -> None:
@@ -208,3 +208,10 @@ def test_rerank_beside_predict_is_refused(runs, t5_dir, capsys, rerank_first):
         "cannot compare a rerank run (t5: reranked.parquet" in err and "with a predict run (predict:" in err
     )
     assert not out.exists()
+
+
+def test_rouge_columns_are_those_the_runs_write():
+    from t5score.runs.compare_rerank import ROUGE_COLUMNS
+    from t5score.scoring.rouge import ROUGE_KEYS
+
+    assert ROUGE_COLUMNS == tuple(ROUGE_KEYS)
