@@ -1,13 +1,18 @@
 """Loading a seq2seq model and reading its special token ids from its own config.
 
 One code path for a hub id and a local folder: ``from_pretrained(name_or_path)``. The special name
-``"default"`` (or no name) means the small model shipped inside the package.
+``"default"`` (or no name) means the small model shipped inside the package. Before a hub id is looked up,
+one connection attempt of :data:`HUB_TIMEOUT` seconds tells whether the hub answers at all; if it does not
+(or ``HF_HUB_OFFLINE`` is set) the model is loaded from the local Hugging Face cache only, and a model not
+in it fails at once in one line, instead of after a minute of retries.
 """
 
 from __future__ import annotations
 
 import logging
 import pickle
+import socket
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,6 +115,65 @@ WEIGHT_FILES = (
 )
 
 
+#: seconds one connection attempt to the hub (or the proxy in the way) may take
+HUB_TIMEOUT = 3.0
+
+
+def _hub_address() -> tuple[str, int]:
+    """Host and port a request to the hub goes to first: ``HF_ENDPOINT``'s, or the proxy's in the way."""
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    from huggingface_hub import constants
+
+    url = urlsplit(constants.ENDPOINT)
+    proxy = urllib.request.getproxies().get(url.scheme)
+    if proxy and not urllib.request.proxy_bypass(url.hostname or ""):
+        url = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    return url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
+
+
+def hub_reachable(timeout: float = HUB_TIMEOUT) -> bool:
+    """Whether the hub (or its proxy) accepts a connection within ``timeout`` seconds, name lookup
+    included (run in a thread, as ``getaddrinfo`` has no timeout of its own)."""
+    host, port = _hub_address()
+    answered: list[bool] = []
+
+    def connect() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                answered.append(True)
+        except OSError:
+            answered.append(False)
+
+    thread = threading.Thread(target=connect, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(answered and answered[0])
+
+
+def hub_offline() -> str | None:
+    """Why a hub id can only come from the local cache (``HF_HUB_OFFLINE`` set, the hub unreachable), or
+    None when the hub answers."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return "HF_HUB_OFFLINE is set"
+    if not hub_reachable():
+        return f"the Hugging Face hub ({constants.ENDPOINT}) is unreachable"
+    return None
+
+
+def _not_cached(path: str, offline: str) -> str:
+    from huggingface_hub import constants
+
+    return (
+        f"cannot load model {path!r}: {offline} and the model is not in the local Hugging Face cache "
+        f"({constants.HF_HUB_CACHE}); pass a local model folder: --model.name_or_path /path/to/folder "
+        "(Python: Predictor.from_pretrained('/path/to/folder'))"
+    )
+
+
 def load_model_and_tokenizer(
     name_or_path: str | None, dtype: torch.dtype | None = None, trust_remote_code: bool = False
 ):
@@ -117,7 +181,8 @@ def load_model_and_tokenizer(
 
     A model that names its own Python code (``auto_map``) is refused in one ValueError line, without a
     prompt and without running that code, unless ``trust_remote_code``; so are weight files that are
-    damaged, not a state dict, or hold none of the model's weights.
+    damaged, not a state dict, or hold none of the model's weights. A hub id is read from the local
+    cache alone when the hub does not answer (:func:`hub_offline`).
     """
     from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer
 
@@ -127,10 +192,13 @@ def load_model_and_tokenizer(
         raise FileNotFoundError(
             f"model folder {path!r} has no config.json (expected a Hugging Face model folder)"
         )
+    offline = None if local.exists() else hub_offline()
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # "Loading weights" bars clutter run logs and error output
     trust = {"trust_remote_code": bool(trust_remote_code)}  # explicit: never transformers' y/N prompt
+    if offline:
+        trust["local_files_only"] = True  # no request at all: no retries, no "Name or service" noise
     kwargs = {"dtype": dtype} if dtype is not None else {}
     held = _LoadMessages()
     hf_logger = hf_logging.get_logger("transformers.modeling_utils")
@@ -154,6 +222,8 @@ def load_model_and_tokenizer(
         tokenizer = AutoTokenizer.from_pretrained(path, **trust)
         held.release(hf_logger)
     except OSError as err:  # not a folder, and not reachable on the hub
+        if offline:
+            raise FileNotFoundError(_not_cached(path, offline)) from None
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise FileNotFoundError(f"cannot load model {path!r}: {first}") from None
     except ValueError as err:

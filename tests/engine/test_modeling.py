@@ -160,3 +160,95 @@ def test_load_report_of_a_partial_checkpoint_still_reaches_the_log(t5_dir, tmp_p
     finally:
         hf_root.removeHandler(seen)
     assert any("LOAD REPORT" in m and "decoder.final_layer_norm.weight" in m for m in seen.texts)
+
+
+# -- a hub id without the hub ------------------------------------------------------------------------
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on: connections are refused at once
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def no_hub(monkeypatch, tmp_path):
+    """The hub unreachable and an empty local cache (both read by huggingface_hub at call time)."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{_closed_port()}")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    return tmp_path / "hub"
+
+
+@pytest.mark.parametrize("endpoint", ["refused", "https://no-such-host.invalid"])
+def test_a_hub_id_without_the_hub_fails_in_seconds_in_one_line(no_hub, monkeypatch, capfd, endpoint):
+    """Before: ~26 s of retries ('Retrying in 8s', '[Errno 111] Connection refused' / 'Name or service not
+    known') before the error."""
+    import time
+
+    from huggingface_hub import constants
+
+    if endpoint != "refused":
+        monkeypatch.setattr(constants, "ENDPOINT", endpoint)
+    start = time.perf_counter()
+    with pytest.raises(FileNotFoundError) as caught:
+        load_model_and_tokenizer("fake-org/no-such-model")
+    assert time.perf_counter() - start < 5
+    message = str(caught.value)
+    assert len(message.splitlines()) == 1
+    assert f"the Hugging Face hub ({constants.ENDPOINT}) is unreachable" in message
+    assert (
+        "not in the local Hugging Face cache" in message and "--model.name_or_path /path/to/folder" in message
+    )
+    err = capfd.readouterr().err
+    assert "Retrying" not in err and "Errno" not in err
+
+
+def _cache_entry(cache, repo_id: str, folder) -> None:
+    """``repo_id`` in a Hugging Face cache laid out as ``huggingface_hub`` writes it."""
+    entry = cache / f"models--{repo_id.replace('/', '--')}"
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    (entry / "refs").mkdir(parents=True)
+    (entry / "refs" / "main").write_text(revision)
+    shutil.copytree(folder, entry / "snapshots" / revision)
+
+
+def test_a_model_in_the_local_cache_still_loads_without_the_hub(no_hub, t5_dir):
+    """At once: before, it loaded from the cache too, after ~25 s of retries."""
+    import time
+
+    _cache_entry(no_hub, "fake-org/tiny-t5", t5_dir)
+    start = time.perf_counter()
+    model, tokenizer = load_model_and_tokenizer("fake-org/tiny-t5")
+    assert time.perf_counter() - start < 5
+    reference, reference_tokenizer = load_model_and_tokenizer(str(t5_dir))
+    for name, tensor in reference.state_dict().items():
+        assert torch.equal(model.state_dict()[name], tensor), name
+    assert tokenizer("sort the list").input_ids == reference_tokenizer("sort the list").input_ids
+
+
+def test_hf_hub_offline_reads_the_cache_without_probing(no_hub, monkeypatch, t5_dir):
+    from huggingface_hub import constants
+
+    import t5score.engine.modeling as modeling
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(modeling, "hub_reachable", lambda *a: pytest.fail("probed the hub"))
+    with pytest.raises(FileNotFoundError, match="HF_HUB_OFFLINE is set and the model is not in the local"):
+        load_model_and_tokenizer("fake-org/no-such-model")
+    _cache_entry(no_hub, "fake-org/tiny-t5", t5_dir)
+    assert load_model_and_tokenizer("fake-org/tiny-t5")[0].config.model_type == "t5"
+
+
+def test_a_hub_id_without_the_hub_on_the_command_line(no_hub, capsys, tmp_path):
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"source": "sort the list"}\n')
+    argv = ["predict", "--model.name_or_path", "fake-org/x", "--data.path", str(rows)]
+    assert_user_error(
+        capsys, [*argv, "--output_dir", str(tmp_path / "out")], r"'fake-org/x': the Hugging Face hub"
+    )
+    assert not (tmp_path / "out").exists()
