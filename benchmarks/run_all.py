@@ -1,11 +1,14 @@
-"""Run every benchmark (decode, scoring, memory, int8 quality) and render ``reports/benchmarks.md``.
+"""Run every benchmark (decode, scoring, memory, int8 quality, busy machine) and render ``reports/benchmarks.md``.
 
     python benchmarks/run_all.py                 # CPU, 2 threads: the figures in reports/benchmarks.md
     python benchmarks/run_all.py --only decode   # one part; the others' earlier JSON is reused
     python benchmarks/run_all.py --device cuda --dtype bf16   # GPU figures (decode part only)
 
 Each part runs in its own process and writes ``reports/bench/<part>.json``; all of them take about
-40 minutes on 2 busy cores (decode about 12, scoring 9, memory 4, int8 5, beam 1, the two extra decode runs 6). Benchmarks, not tests: nothing here asserts a timing.
+40 minutes on 2 busy cores (decode about 12, scoring 9, memory 4, int8 5, beam 1, the two extra decode runs 6),
+plus the busy-machine part (the main job beside other processes, 18 runs: 30-60 minutes, mostly its
+legacy runs; it sets its own threads, so --threads does not apply). Benchmarks, not tests: nothing here
+asserts a timing.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PARTS = ("decode", "scoring", "memory", "int8", "beam", "decode-1thread", "decode-ct2mkl")
+PARTS = ("decode", "scoring", "memory", "int8", "beam", "decode-1thread", "decode-ct2mkl", "busy")
 EXTRA = {  # further decode runs: one thread (no spin-waiting on a shared machine), CTranslate2 with MKL forced
     "decode-1thread": ["--threads", "1", "--skip", "compile", "naive", "levers"],
     "decode-ct2mkl": ["--ct2-mkl", "--skip", "compile", "naive", "levers", "int8", "full", "engine=hf"],

@@ -65,6 +65,9 @@ def _os_error_line(err: OSError) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    from t5score.threads import prepare_threads
+
+    prepare_threads(argv)  # before torch loads: the OpenMP wait policy is read once, at load
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
         return 0 if argv else 2
