@@ -275,9 +275,12 @@ def test_in_a_fresh_process_the_users_settings_win():
 
 
 @pytest.mark.skipif(not LIBGOMP, reason="reads libgomp's OMP_DISPLAY_ENV output")
-def test_the_t5score_command_sets_the_policy_before_torch_loads():
+def test_the_t5score_command_sets_the_policy_before_anything_loads_torch():
+    """``main()`` calls prepare_threads before anything else (even ``--help``), so the torch it loads later
+    (in a run, or here right after) gets the passive policy."""
+    code = "from t5score.cli.main import main; main(['--help']); import torch"
     proc = subprocess.run(
-        [sys.executable, "-m", "t5score.cli", "predict", "--help"],
+        [sys.executable, "-c", code],
         env={
             **{k: v for k, v in os.environ.items() if k not in POLICY_AND_THREADS},
             "OMP_DISPLAY_ENV": "VERBOSE",
@@ -285,7 +288,7 @@ def test_the_t5score_command_sets_the_policy_before_torch_loads():
         },
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "GOMP_SPINCOUNT = '0'" in proc.stderr
