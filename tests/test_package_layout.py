@@ -23,7 +23,18 @@ ALLOWED = {
     "scoring": {"engine", "data", "records", "functional"},
     "reports": {"data", "functional"},
     "runs": {"engine", "data", "records", "assets", "scoring", "metrics", "functional", "reports"},
-    "cli": {"runs", "engine", "data", "records", "assets", "scoring", "metrics", "functional", "reports"},
+    "cli": {
+        "runs",
+        "engine",
+        "data",
+        "records",
+        "assets",
+        "scoring",
+        "metrics",
+        "functional",
+        "reports",
+        "threads",
+    },
 }
 #: third-party packages a layer must not import
 FORBIDDEN = {"engine": {"lightning", "pandas"}, "functional": {"pandas", "lightning"}, "metrics": {"pandas"}}
@@ -60,7 +71,7 @@ def test_the_layers_are_folders():
     for layer in ALLOWED:
         assert (PACKAGE / layer / "__init__.py").is_file(), layer
     top = sorted(p.name for p in PACKAGE.glob("*.py"))
-    assert top == ["__init__.py", "api.py", "assets.py", "records.py"], top
+    assert top == ["__init__.py", "api.py", "assets.py", "records.py", "threads.py"], top
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))

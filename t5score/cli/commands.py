@@ -79,8 +79,10 @@ def _parse_and_run(module_cls, datamodule_cls, args, name, read_input, make_spec
     from t5score.runs.run_state import run_state
     from t5score.runs.runner import run
     from t5score.runs.stopping import RunStopped
+    from t5score.threads import apply_threads
 
     cli = build_cli(module_cls, datamodule_cls, args, f"reports/{name}")
+    apply_threads(cli.config.threads)  # --threads, else OMP_NUM_THREADS, else the CPUs this process may use
     rows = read_input(cli.datamodule)  # file-level problems surface before the model loads
     cli.model.configure_model()  # a bad model path or option fails before the output folder is made
     dm = cli.datamodule

@@ -128,3 +128,18 @@ def test_the_closing_line_counts_the_rows_written_when_sampling(tmp_path, capsys
     args = ["predict", f"--data.path={shipped_rows}", "--model.num_samples=3", "--model.max_new_tokens=3"]
     assert main([*args, f"--output_dir={out}"]) == 0
     assert _last_line(capsys).startswith(f"t5score: {3 * SHIPPED_ROWS} rows -> ")
+
+
+def test_threads_option_sets_torchs_thread_count(shipped_rows, tmp_path):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        args = ["predict", f"--data.path={shipped_rows}", "--model.max_new_tokens=2", "--threads=1"]
+        assert main([*args, f"--output_dir={tmp_path / 'run'}"]) == 0
+        assert torch.get_num_threads() == 1
+        torch.set_num_threads(2)
+        assert main([*args[:-1], "--threads=2", f"--output_dir={tmp_path / 'run2'}"]) == 0
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
