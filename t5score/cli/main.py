@@ -23,10 +23,20 @@ subcommands:
   rerank    score candidate summaries and rank them -> reranked.parquet
   compare   put finished runs side by side: t5score compare RUN_DIR RUN_DIR [...] --output_dir D
 
-Run 't5score SUBCOMMAND --help' for the options of one subcommand (-c FILE.yaml reads a config).
+Run 't5score SUBCOMMAND --help' for the options of one subcommand (-c FILE.yaml reads a config);
+'t5score --version' for the versions in use.
 """
 
 SUBCOMMANDS = ("predict", "score", "rerank", "compare")
+
+
+def _say(text: str) -> int:
+    """Print ``text`` (a help screen) and return 0, also when the reader left early (``| head``)."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:  # as the Python docs advise: no traceback, no second error at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
 
 
 def _fail(message: str) -> int:
@@ -63,14 +73,38 @@ def _os_error_line(err: OSError) -> str | None:
     return f"{where}{OS_ERRORS[number]}{hint}"
 
 
+#: distributions whose versions ``--version`` reports besides t5score's
+VERSIONS_OF = ("torch", "transformers", "lightning")
+
+
+def version_line() -> str:
+    """``t5score 0.1.0 (torch 2.x, transformers 5.x, lightning 2.x, Python 3.x)``, from the installed
+    packages' metadata: nothing is imported."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def of(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    try:
+        own = version("t5score")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        from t5score import __version__ as own
+    others = ", ".join(f"{name} {of(name)}" for name in VERSIONS_OF)
+    return f"t5score {own} ({others}, Python {sys.version.split()[0]})"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     from t5score.threads import prepare_threads
 
     prepare_threads(argv)  # before torch loads: the OpenMP wait policy is read once, at load
     if not argv or argv[0] in ("-h", "--help"):
-        print(USAGE)
-        return 0 if argv else 2
+        return _say(USAGE)  # no arguments asks for nothing else: the help, exit 0 (as pip, cargo, kubectl)
+    if argv[0] in ("-V", "--version"):
+        return _say(version_line())
     command, rest = argv[0], argv[1:]
     if command not in SUBCOMMANDS:
         from t5score.data.io import suggest
