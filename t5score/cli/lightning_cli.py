@@ -96,14 +96,11 @@ def _missing_accelerator(name: str) -> str | None:
     return {"cuda": cuda, "mps": mps}.get(name)
 
 
-def build_cli(module_cls: type, datamodule_cls: type, args: list[str], output_dir: str) -> T5ScoreCLI:
-    """Parse ``args`` into the module, data module and Trainer (``run=False``: nothing runs yet)."""
-    command = output_dir.rsplit("/", 1)[-1]
-    cli_cls = type("CLI", (T5ScoreCLI,), {"default_output_dir": output_dir})
-    return cli_cls(
-        module_cls,
-        datamodule_cls,
-        args=args,
+def cli_settings(command: str) -> dict[str, Any]:
+    """The LightningCLI arguments of ``t5score COMMAND`` besides the classes and ``args``: nothing runs
+    (``run=False``), parse errors raise (one line in :func:`build_cli`) instead of printing the usage, and
+    options are never abbreviated (``--out`` is not ``--output_dir``)."""
+    return dict(
         run=False,
         trainer_defaults=TRAINER_DEFAULTS,
         save_config_callback=None,
@@ -111,8 +108,23 @@ def build_cli(module_cls: type, datamodule_cls: type, args: list[str], output_di
         auto_configure_optimizers=False,  # inference only: no --optimizer / --lr_scheduler
         subclass_mode_model=False,
         subclass_mode_data=False,
-        parser_kwargs={"prog": f"t5score {command}"},
+        parser_kwargs={"prog": f"t5score {command}", "exit_on_error": False, "allow_abbrev": False},
     )
+
+
+def build_cli(module_cls: type, datamodule_cls: type, args: list[str], output_dir: str) -> T5ScoreCLI:
+    """Parse ``args`` into the module, data module and Trainer (``run=False``: nothing runs yet); a parse
+    error (an unknown option, a value of the wrong type) raises InputError, one line naming the option."""
+    from argparse import ArgumentError
+
+    from t5score.cli.option_errors import parse_error_line
+
+    command = output_dir.rsplit("/", 1)[-1]
+    cli_cls = type("CLI", (T5ScoreCLI,), {"default_output_dir": output_dir})
+    try:
+        return cli_cls(module_cls, datamodule_cls, args=args, **cli_settings(command))
+    except ArgumentError as err:
+        raise InputError(parse_error_line(command, str(err))) from None
 
 
 def config_parser(module_cls: type, datamodule_cls: type) -> Any:

@@ -116,6 +116,10 @@ def main(argv: list[str] | None = None) -> int:
         from t5score.cli.compare import main as compare_main
 
         return compare_main(rest)
+    if "-h" in rest or "--help" in rest:
+        from t5score.cli.help import render
+
+        return _say(render(command))
     debug = os.environ.get("T5SCORE_DEBUG") == "1"
     try:
         from t5score.cli.commands import COMMANDS
