@@ -1,8 +1,9 @@
 """The ``t5score`` command: ``predict``, ``score``, ``rerank`` (LightningCLI) and ``compare``.
 
-Help and argument errors for ``compare`` and the top level answer without importing Lightning.
-User mistakes (bad files, columns, options) print one line, ``t5score: error: ...``, and exit 2;
-set ``T5SCORE_DEBUG=1`` to see the traceback instead.
+Answered without importing torch or Lightning: the top level (``t5score``, ``--help``, ``--version``),
+``compare``, ``SUBCOMMAND --help`` (:mod:`t5score.cli.help`) and the mistakes :mod:`t5score.cli.precheck`
+can tell (unknown options, values of the wrong type, a missing input file or column). User mistakes print
+one line, ``t5score: error: ...``, and exit 2; set ``T5SCORE_DEBUG=1`` to see the traceback instead.
 """
 
 from __future__ import annotations
@@ -122,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
         return _say(render(command))
     debug = os.environ.get("T5SCORE_DEBUG") == "1"
     try:
+        from t5score.cli.precheck import check
+
+        check(command, rest)  # before torch and Lightning load: seconds, not tens of seconds
         from t5score.cli.commands import COMMANDS
 
         return COMMANDS[command](rest)

@@ -52,13 +52,20 @@ def test_t5score_options_come_first_and_training_options_are_not_listed(command)
     options = re.findall(r"^  (--[\w.]+)", text, flags=re.M)
     first_trainer = next(i for i, o in enumerate(options) if o.startswith("--trainer."))
     assert all(not o.startswith("--trainer.") for o in options[:first_trainer])
-    assert options.index("--output_dir") < options.index("--model.name_or_path") < options.index("--data.path")
+    assert (
+        options.index("--output_dir") < options.index("--model.name_or_path") < options.index("--data.path")
+    )
     assert options.index("--data.path") < first_trainer
     listed = {o[2:] for o in options if o.startswith("--trainer.")}
     assert listed == set(cli_help.TRAINER_SHOWN)
     for name in ("accelerator", "devices", "strategy", "precision", "num_nodes", "logger", "callbacks"):
         assert f"trainer.{name}" in listed
-    for training in ("max_epochs", "gradient_clip_val", "accumulate_grad_batches", "Lightning Trainer command"):
+    for training in (
+        "max_epochs",
+        "gradient_clip_val",
+        "accumulate_grad_batches",
+        "Lightning Trainer command",
+    ):
         assert training not in text
 
 
