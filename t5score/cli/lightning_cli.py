@@ -53,12 +53,13 @@ class T5ScoreCLI(LightningCLI):
         check_trainer_options(self.config.get("trainer") or {})
 
     def instantiate_trainer(self, **kwargs: Any):
-        """The Trainer; its configuration errors (a MisconfigurationException) become one line."""
+        """The Trainer; its configuration errors (a MisconfigurationException, or the TypeError / ValueError
+        Lightning raises for a value such as ``--trainer.devices x,y``) become one line."""
         from lightning.fabric.utilities.exceptions import MisconfigurationException
 
         try:
             return super().instantiate_trainer(**kwargs)
-        except MisconfigurationException as err:
+        except (MisconfigurationException, TypeError, ValueError) as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise InputError(f"--trainer options: {first}") from None
 

@@ -282,3 +282,17 @@ def test_what_the_real_parser_still_refuses_is_one_line_too(capsys, rows):
         capsys, ["predict", "--data.path", str(rows), "--trainer.logger.save_dir", "x"], "trainer.logger"
     )
     assert line.startswith("t5score: error: --trainer.logger.save_dir 'x': --trainer.logger takes Logger")
+
+
+def test_a_trainer_value_lightning_refuses_is_one_line(capsys, rows, tmp_path):
+    """Before: a TypeError traceback from Lightning's CPU accelerator."""
+    argv = [
+        "predict",
+        "--data.path",
+        str(rows),
+        "--trainer.devices",
+        "x,y",
+        "--output_dir",
+        str(tmp_path / "o"),
+    ]
+    assert_user_error(capsys, argv, r"^t5score: error: --trainer options: `devices` selected with")
