@@ -45,7 +45,10 @@ class T5ScoreCLI(LightningCLI):
             "--threads",
             type=int | None,
             default=None,
-            help="CPU threads for torch; default: the CPUs this process may use (OMP_NUM_THREADS wins).",
+            help=(
+                "CPU threads for torch (wins over OMP_NUM_THREADS); default: OMP_NUM_THREADS when set, else "
+                "the CPUs this process may use (affinity mask, cgroup CPU quota)."
+            ),
         )
 
     def before_instantiate_classes(self) -> None:

@@ -12,7 +12,7 @@ RUN = (
     ('output_dir', 'str | null', None, "Folder for the run's Parquet table, summary.json, run.json, report.md, figures; default: a new numbered folder reports/{command}/run_NNN for each run (the last line says which)."),
     ('resume', 'flag', False, 'Continue an interrupted run in --output_dir (default: the latest numbered run folder).'),
     ('overwrite', 'flag', False, 'Replace an earlier run in --output_dir.'),
-    ('threads', 'int | null', None, 'CPU threads for torch; default: the CPUs this process may use (OMP_NUM_THREADS wins).'),
+    ('threads', 'int | null', None, 'CPU threads for torch (wins over OMP_NUM_THREADS); default: OMP_NUM_THREADS when set, else the CPUs this process may use (affinity mask, cgroup CPU quota).'),
 )
 
 TRAINER = (
