@@ -91,7 +91,9 @@ def _candidates(run: Path) -> pd.DataFrame:
 def _tops(run: Path) -> pd.DataFrame:
     df = _table(run)
     top = df[df["rank"] == 1].set_index("group_id")
-    return top[["candidate_index", "rouge1", "rouge2", "rougeL", "rougeLsum", "human_score"]].astype("float64")
+    return top[["candidate_index", "rouge1", "rouge2", "rougeL", "rougeLsum", "human_score"]].astype(
+        "float64"
+    )
 
 
 def _check(rows: pd.DataFrame, label: str, a: pd.Series, b: pd.Series) -> None:
