@@ -12,22 +12,14 @@ import json
 import os
 from pathlib import Path
 
-from t5score.data.io import FIELD_SIZE_LIMIT, FORMATS, InputError
+from t5score.data.io import FIELD_SIZE_LIMIT, InputError, file_format
 
 
 def check_file(path: str | Path) -> str:
     """The format of ``path`` (``jsonl``, ``csv``, ``tsv``, ``parquet``); an InputError when it is
     missing, a folder, unreadable or of an unknown type."""
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    if path.is_dir():
-        raise InputError(f"{path}: is a folder, expected a .jsonl, .csv, .tsv or .parquet file")
-    fmt = FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise InputError(
-            f"{path}: unknown file type {path.suffix!r}; use one of {', '.join(sorted(FORMATS))}"
-        )
+    fmt = file_format(path)
     if not os.access(path, os.R_OK):
         raise InputError(f"{path}: permission denied")
     return fmt

@@ -192,13 +192,9 @@ def _read_parquet(path: Path) -> list[RawRow]:
     return [RawRow(number, row) for number, row in enumerate(table.to_pylist(), start=1)]
 
 
-def read_records(path: str | Path) -> list[RawRow]:
-    """Read ``path`` into one :class:`RawRow` per row, in file order.
-
-    A row that is damaged on its own (a CSV row with fewer cells than the header) has its
-    :attr:`RawRow.error` set: the caller keeps it, flagged, instead of dropping or guessing it.
-    """
-    path = Path(path)
+def file_format(path: Path) -> str:
+    """The format of ``path`` (``jsonl``, ``csv``, ``tsv``, ``parquet``); an InputError when it is
+    missing, a folder or of an unknown type."""
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.is_dir():
@@ -208,6 +204,17 @@ def read_records(path: str | Path) -> list[RawRow]:
         raise InputError(
             f"{path}: unknown file type {path.suffix!r}; use one of {', '.join(sorted(FORMATS))}"
         )
+    return fmt
+
+
+def read_records(path: str | Path) -> list[RawRow]:
+    """Read ``path`` into one :class:`RawRow` per row, in file order.
+
+    A row that is damaged on its own (a CSV row with fewer cells than the header) has its
+    :attr:`RawRow.error` set: the caller keeps it, flagged, instead of dropping or guessing it.
+    """
+    path = Path(path)
+    fmt = file_format(path)
     if fmt == "parquet":
         rows = _read_parquet(path)
     else:

@@ -125,8 +125,11 @@ class TextDataModule(PlannedDataModule):
         self.batch_size, self.sort_by_length, self.num_workers = batch_size, sort_by_length, num_workers
         self.rows: list[SourceRow] | None = None
 
+    reference_column: str | None = None  # ScoreDataModule: references (a text or a list of texts per row)
+
     def load_rows(self) -> list[SourceRow]:
-        """Read and validate the file once; raises InputError for file-level problems."""
+        """Read and validate the file once; raises InputError for file-level problems. A row's problem
+        (e.g. references that are not texts) flags it."""
         if self.rows is None:
             records = read_records(self.path)
             requested, self.id_column = self.id_column, id_column_in_force(records, self.id_column)
@@ -137,6 +140,7 @@ class TextDataModule(PlannedDataModule):
                 self.target_column,
                 requested,
                 self.prefix,
+                reference_column=self.reference_column,
             )
         return self.rows
 
@@ -163,23 +167,6 @@ class ScoreDataModule(TextDataModule):
         self.reference_column = reference_column
         if self.target_column is None:
             raise InputError("t5score score needs --data.target_column: the column of texts to score")
-
-    def load_rows(self) -> list[SourceRow]:
-        """The rows of :class:`TextDataModule`, each with its ``references`` when ``reference_column`` is set
-        (a text or a list of texts; anything else flags the row)."""
-        if self.rows is None:
-            records = read_records(self.path)
-            requested, self.id_column = self.id_column, id_column_in_force(records, self.id_column)
-            self.rows = build_rows(
-                records,
-                self.path,
-                self.source_column,
-                self.target_column,
-                requested,
-                self.prefix,
-                reference_column=self.reference_column,
-            )
-        return self.rows
 
 
 class CandidatesDataModule(PlannedDataModule):

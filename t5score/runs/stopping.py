@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from lightning.pytorch.callbacks import Callback
@@ -46,43 +46,38 @@ class StopAfterBatch(Callback):
 
 
 @contextmanager
-def stop_after_batch(callback: StopAfterBatch) -> Iterator[None]:
-    """Inside the block, SIGINT and SIGTERM ask ``callback`` to stop after the current batch (a second
-    SIGINT raises ``KeyboardInterrupt``); the previous handlers come back after the block."""
+def _handling(handler: Callable[[int, Any], None]) -> Iterator[None]:
+    """``handler`` for SIGINT and SIGTERM inside the block (main thread only: signals reach no other);
+    the previous handlers come back after it."""
     if threading.current_thread() is not threading.main_thread():
-        yield  # signals reach the main thread only
+        yield
         return
     previous = {s: signal.getsignal(s) for s in SIGNALS}
+    for s in SIGNALS:
+        signal.signal(s, handler)
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def stop_after_batch(callback: StopAfterBatch) -> AbstractContextManager[None]:
+    """Inside the block, SIGINT and SIGTERM ask ``callback`` to stop after the current batch (a second
+    SIGINT raises ``KeyboardInterrupt``)."""
 
     def handler(signum: int, frame: Any) -> None:
         if callback.signum is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt
         callback.signum = signum
 
-    for s in SIGNALS:
-        signal.signal(s, handler)
-    try:
-        yield
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
+    return _handling(handler)
 
 
-@contextmanager
-def stop_at_once(phase: str) -> Iterator[None]:
+def stop_at_once(phase: str) -> AbstractContextManager[None]:
     """Inside the block, SIGINT and SIGTERM raise :class:`RunStopped` at once (merge, report)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {s: signal.getsignal(s) for s in SIGNALS}
 
     def handler(signum: int, frame: Any) -> None:
         raise RunStopped(signum, phase)
 
-    for s in SIGNALS:
-        signal.signal(s, handler)
-    try:
-        yield
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
+    return _handling(handler)
