@@ -176,6 +176,8 @@ PredictionRecord = record_type(
         ("ref_num_tokens", int | None, None),
         ("ref_logprob", float | None, None),
         ("ref_mean_logprob", float | None, None),
+        ("ref_token_ids", list[int] | None, None),  # the reference's tokens (as scored)
+        ("ref_token_logprobs", list[float] | None, None),  # per reference token: its log-probability
         ("ref_top1_probs", list[float] | None, None),  # per reference token: the top-1 probability
         ("ref_top1_correct", list[bool] | None, None),  # per reference token: top-1 id == reference id
         ("sample_index", int | None, None),  # candidate number when several samples are drawn per source
@@ -233,6 +235,8 @@ REFERENCE_COLUMNS = {
     "ref_num_tokens": "num_tokens",
     "ref_logprob": "sum_logprob",
     "ref_mean_logprob": "mean_logprob",
+    "ref_token_ids": "token_ids",
+    "ref_token_logprobs": "token_logprobs",
     "ref_top1_probs": "top1_probs",
     "ref_top1_correct": "top1_correct",
 }

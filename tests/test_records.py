@@ -54,6 +54,8 @@ PREDICTION_COLUMNS = [
     "ref_num_tokens",
     "ref_logprob",
     "ref_mean_logprob",
+    "ref_token_ids",
+    "ref_token_logprobs",
     "ref_top1_probs",
     "ref_top1_correct",
     "sample_index",
@@ -229,6 +231,7 @@ def test_fill_from_pair_into_each_record():
         -0.75,
     )
     assert prediction.ref_top1_probs == pair.top1_probs
+    assert (prediction.ref_token_ids, prediction.ref_token_logprobs) == (pair.token_ids, pair.token_logprobs)
     assert prediction.ref_top1_correct == [True, False, True]  # top-1 id == reference id, per token
     assert prediction.token_ids == [42] and prediction.num_tokens == 1  # the decoded columns stay
 

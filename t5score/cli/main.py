@@ -12,7 +12,7 @@ import errno
 import os
 import sys
 
-USAGE = """usage: t5score {predict,score,rerank,compare} [options]
+USAGE = """usage: t5score {predict,score,rerank,compare,report} [options]
 
 Decode, score and evaluate seq2seq models with the logits kept.
 
@@ -23,12 +23,13 @@ subcommands:
   score     teacher-forced scores of given texts (BARTScore-style directions) -> scores.parquet
   rerank    score candidate summaries and rank them -> reranked.parquet
   compare   put finished runs side by side: t5score compare RUN_DIR RUN_DIR [...] --output_dir D
+  report    render a finished run's report.md and report.html again: t5score report RUN_DIR [--ids ID]
 
 Run 't5score SUBCOMMAND --help' for the options of one subcommand (-c FILE.yaml reads a config);
 't5score --version' for the versions in use.
 """
 
-SUBCOMMANDS = ("predict", "score", "rerank", "compare")
+SUBCOMMANDS = ("predict", "score", "rerank", "compare", "report")
 
 
 def _say(text: str) -> int:
@@ -117,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         from t5score.cli.compare import main as compare_main
 
         return compare_main(rest)
+    if command == "report":
+        from t5score.cli.report import main as report_main
+
+        return report_main(rest)
     if "-h" in rest or "--help" in rest:
         from t5score.cli.help import render
 

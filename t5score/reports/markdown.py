@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from t5score.data.values import is_missing
+from t5score.reports.blocks import Code, Examples, Figure, Heading, Link, Num, Para, Table
 
 #: Meaning of the per-row columns, averaged over rows in "Headline metrics".
 ROW_MEANING: dict[str, str] = {
@@ -86,3 +87,58 @@ def md_table(header: list[str], rows: list[list[Any]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(md_cell(v) for v in row) + " |" for row in rows]
     return lines
+
+
+def _md_inline(parts: Any) -> str:
+    parts = [parts] if isinstance(parts, str) else parts
+    return "".join(md_cell(p.value) if isinstance(p, Num) else str(p) for p in parts)
+
+
+def _md_value(value: Any, width: int | None) -> str:
+    if isinstance(value, Num):
+        value = value.value
+    elif isinstance(value, Link):
+        value = value.text
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    return md_cell(value, width or 10**9)
+
+
+def render_markdown(blocks: list[Any], html_page: str | None = "report.html") -> str:
+    """The blocks as Markdown: the page a terminal or a pull request shows (token views: see the HTML)."""
+    lines: list[str] = []
+    for block in blocks:
+        if isinstance(block, Heading):
+            lines += ["#" * block.level + " " + block.text, ""]
+        elif isinstance(block, Para):
+            lines += [_md_inline(block.parts), ""]
+        elif isinstance(block, Table):
+            wide = [h in block.wide for h in block.header]
+            lines.append("| " + " | ".join(block.header) + " |")
+            lines.append("|" + "---|" * len(block.header))
+            for row in block.rows:
+                cells = [_md_value(v, None if w else 80) for v, w in zip(row, wide, strict=True)]
+                lines.append("| " + " | ".join(cells) + " |")
+            lines.append("")
+        elif isinstance(block, Code):
+            fence = [f"```{block.language}", block.text, "```"]
+            if block.summary:
+                lines += [f"<details><summary>{block.summary}</summary>", "", *fence, "", "</details>", ""]
+            else:
+                lines += [*fence, ""]
+        elif isinstance(block, Figure):
+            lines += [
+                f"### {block.title}",
+                "",
+                f"![{block.title}]({block.png})",
+                "",
+                _md_inline(block.caption),
+                "",
+            ]
+        elif isinstance(block, Examples) and html_page:
+            n = len(block.examples)
+            lines += [
+                f"The token views of these {n} rows (coloured by probability or entropy) are in [{html_page}]({html_page}).",
+                "",
+            ]
+    return "\n".join(lines)

@@ -195,7 +195,14 @@ class Seq2SeqPredictor(L.LightningModule):
         )
 
 
-REF_LISTS = ["ref_top1_probs", "ref_top1_correct", "ref_logprob", "ref_num_tokens"]
+REF_LISTS = [
+    "ref_token_ids",
+    "ref_token_logprobs",
+    "ref_top1_probs",
+    "ref_top1_correct",
+    "ref_logprob",
+    "ref_num_tokens",
+]
 
 
 def row_counts(frame: pd.DataFrame) -> dict[str, Any]:

@@ -25,6 +25,7 @@ import pyarrow as pa
 from t5score.runs.lock import RunLock
 from t5score.runs.output_dir import Prepared, clear, make_folder, prepare
 from t5score.runs.stopping import RunStopped, StopAfterBatch, stop_after_batch, stop_at_once
+from t5score.runs.token_pieces import ParquetTokens, ids_in, write_token_pieces
 from t5score.runs.writer import (
     PARTS,
     PredictionWriter,
@@ -92,13 +93,18 @@ class RunSpec:
 KEPT_LISTS = ("token_entropies",)  # list columns the report needs (entropy histogram)
 
 
-def finish_rows(output_dir: Path, spec: RunSpec) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Merge the parts into ``<output_dir>/<output_name>`` chunk by chunk; return the row table and summary."""
+def finish_rows(
+    output_dir: Path, spec: RunSpec, token_ids: set[int] | None = None
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Merge the parts into ``<output_dir>/<output_name>`` chunk by chunk; return the row table and summary
+    (and add the token ids the table holds to ``token_ids``, for ``token_pieces.json``)."""
     out = TableWriter(output_dir / spec.output_name, arrow_schema(spec.record_type))
     tables = []
     try:
         for merged in merge_parts(output_dir, spec.expected_keys, spec.key, spec.record_type):
             frame = spec.finisher.chunk(merged.to_pandas())
+            if token_ids is not None:
+                token_ids |= ids_in(merged)
             out.write(frame.drop(columns=["position"], errors="ignore"))
             lists = [c for c in frame.columns if c not in KEPT_LISTS and _is_list(out.schema, merged, c)]
             tables.append(frame.drop(columns=lists).copy())  # a copy: a view would keep the lists alive
@@ -207,7 +213,8 @@ def _rows_in(path: Path) -> int:
 
 def _finish(trainer, module, datamodule, spec, output_dir, prepared, wall) -> Path:
     """Merge, summarise and report; ``run.json`` is written last."""
-    frame, summary = finish_rows(output_dir, spec)
+    token_ids: set[int] = set()
+    frame, summary = finish_rows(output_dir, spec, token_ids)
     done = prepared.done
     config = json.loads((output_dir / "run_config.json").read_text())
     tokens = int(frame["num_tokens"].sum()) if "num_tokens" in frame else 0
@@ -236,7 +243,12 @@ def _finish(trainer, module, datamodule, spec, output_dir, prepared, wall) -> Pa
     from t5score.runs.uncertainty import add_uncertainty
 
     uncertainties = add_uncertainty(summary, frame)  # summary["uncertainty"] when there is a quality column
-    report = write_report(output_dir, frame, summary, info, kind=spec.kind, uncertainties=uncertainties)
+    tokenizer = getattr(module, "tokenizer", None)
+    if tokenizer is not None and token_ids:
+        eos = (info.get("generation") or {}).get("eos_token_ids") or [tokenizer.eos_token_id]
+        write_token_pieces(output_dir, tokenizer, token_ids, [e for e in eos if e is not None])
+    tokens = ParquetTokens(output_dir / spec.output_name)
+    report = write_report(output_dir, frame, summary, info, spec.kind, uncertainties, tokens)
     summary["figures"] = report.figures
     (output_dir / "summary.json").write_text(json.dumps(json_safe(summary), indent=2))
     log_summary(trainer.loggers, summary)

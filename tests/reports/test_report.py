@@ -27,6 +27,9 @@ FIGURE_SIZES = {
     "token_entropy": (400, 600),
     "mean_logprob": (400, 600),
     "risk_coverage": (450, 600),
+    "confidence_quality": (450, 600),
+    "entropy_by_position": (450, 650),
+    "output_length": (400, 600),
 }
 
 
@@ -126,7 +129,10 @@ def test_full_predict_report(tmp_path: Path) -> None:
     text = report.path.read_text(encoding="utf-8")
     links = linked_images(report.path)
     pngs = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
-    assert sorted(links) == pngs and len(pngs) == 5  # every figure is linked, every link exists
+    assert sorted(links) == pngs  # every figure is linked, every link exists
+    names = ["calibration", "confidence_quality", "entropy_by_position", "mean_logprob", "output_length"]
+    names += ["ref_reliability", "risk_coverage", "token_entropy"]
+    assert pngs == [f"figures/{name}.png" for name in names]
     for rel in links:
         assert_real_png(out / rel)
     assert sorted(report.figures.values()) == pngs
@@ -146,21 +152,25 @@ def test_full_predict_report(tmp_path: Path) -> None:
         )
 
     # headline numbers are the column means
-    head = section(text, "Headline metrics")
-    assert f"| mean mean_logprob | {df['mean_logprob'].mean():.4g} |" in head
-    assert f"| mean perplexity | {np.exp(-df['mean_logprob']).mean():.4g} |" in head
-    assert "| num_tokens | 99 | tokens in total |" in head  # summary.json numbers keep their own meaning
-    assert "| ece | 0.12 | expected calibration error" in head and "| calibration.ece | 0.12 |" in head
+    head = section(text, "Headline")
+    ok_rows = df[df["error"].isna()]  # means over the rows without an error
+    assert f"| mean log-probability | {ok_rows['mean_logprob'].mean():.4g} |" in head
+    assert f"| perplexity (mean over rows) | {np.exp(-ok_rows['mean_logprob']).mean():.4g} |" in head
+    assert "| ECE | 0.12 | expected calibration error" in head
     assert "| errors | 1 |" in head and "| unfinished | 2 |" in head and "| truncated | 1 |" in head
+    every = section(text, "Every number of summary.json")
+    assert "| num_tokens | 99 | tokens in total |" in every  # summary.json numbers keep their own meaning
+    assert "| ece | 0.12 | expected calibration error" in every and "| calibration.ece | 0.12 |" in every
 
     # most / least confident examples in order, error row never among them
-    examples = section(text, "Most and least confident examples")
-    most, least = examples.split("### 5 least confident")
+    examples = section(text, "Examples")
+    least = examples.split("### Least confident")[1].split("###")[0]
+    most = examples.split("### Most confident")[1].split("###")[0]
     ranked = df[df["error"].isna()]
     assert re.findall(r"\| (ex\d+) \|", most) == ranked.nlargest(5, "mean_logprob")["id"].tolist()
     assert re.findall(r"\| (ex\d+) \|", least) == ranked.nsmallest(5, "mean_logprob")["id"].tolist()
 
-    problems = section(text, "Rows with errors or truncation")
+    problems = section(text, "Rows with errors, truncation or no EOS")
     assert "| ex7 | empty source |" in problems
     assert "| ex3 | source text 3 \\| with a pipe and a newline |" in problems
     assert "| ex4 |" in problems and "| ex11 |" in problems  # no EOS
@@ -188,15 +198,13 @@ def test_score_run_without_prediction_targets_or_calibration(tmp_path: Path) -> 
     assert "uncertainty" not in summary
     assert "no calibration bins" in text and "no per-row quality column" in text
     assert "None: every row was processed in full." in text
-    assert "| target |" in section(
-        text, "Most and least confident examples"
-    )  # target stands in for prediction
+    assert "| target |" in section(text, "Examples")  # target stands in for prediction
 
 
 def test_bare_frame_and_bad_input(tmp_path: Path) -> None:
     df = pd.DataFrame({"id": ["a", "b"], "source": ["x", ""], "error": [None, "empty source"]})
     text = write_report(tmp_path / "r", df, {}, {}, kind="rerank").path.read_text(encoding="utf-8")
-    assert "| b | empty source |" in text and "nothing to rank" in text
+    assert "| b | empty source |" in text and "(no reference: groups are listed" in text
     assert not list((tmp_path / "r").rglob("*.png"))
     with pytest.raises(ValueError, match="kind must be one of predict, score, rerank"):
         write_report(tmp_path, df, {}, {}, kind="train")

@@ -49,7 +49,8 @@ def test_report_and_compare_on_decoded_runs(tmp_path: Path, capsys: pytest.Captu
     text = report.path.read_text(encoding="utf-8")
     for rel in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text):
         assert (run_a / rel).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert set(report.figures.values()) == {"figures/token_entropy.png", "figures/mean_logprob.png"}
+    drawn = {"token_entropy", "mean_logprob", "entropy_by_position", "output_length"}  # no targets, no bins
+    assert set(report.figures.values()) == {f"figures/{name}.png" for name in drawn}
     assert "| r2 | empty source |" in text
 
     out = tmp_path / "cmp"
