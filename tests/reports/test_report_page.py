@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 from transformers import AutoTokenizer
 
-from t5score.engine.modeling import resolve_model_path
 from t5score.cli import main
+from t5score.engine.modeling import resolve_model_path
 from tests.helpers.report_page import NUMBER, Sources, parse_page, same_number, shown
 
 DATA = Path(__file__).resolve().parents[2] / "t5score" / "assets" / "data"
@@ -33,7 +33,15 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     subset.write_text("\n".join(rows) + "\n", encoding="utf-8")
     quiet = ["--trainer.enable_progress_bar", "false"]
     argv = {
-        "predict": ["predict", "--data.path", str(subset), "--data.target_column", "target", "--model.top_k", "3"],
+        "predict": [
+            "predict",
+            "--data.path",
+            str(subset),
+            "--data.target_column",
+            "target",
+            "--model.top_k",
+            "3",
+        ],
         "score": ["score", "--data.path", str(subset), "--data.target_column", "target"],
         "rerank": ["rerank"],
     }
@@ -66,8 +74,18 @@ def test_headline_of_the_markdown_page_is_the_same(runs: dict[str, Path]) -> Non
     head = md.split("## Headline", 1)[1].split("\n## ", 1)[0]
     md_rows = {cells[0]: cells[1] for cells in (line.strip("|").split("|") for line in head.splitlines()[4:])}
     md_rows = {k.strip(): v.strip() for k, v in md_rows.items()}
-    headline_srcs = ["rows:all", "rows:unfinished", "summary:perplexity", "mean:perplexity", "summary:rouge.rougeL"]
-    labels = {"rows:all": "rows", "rows:unfinished": "unfinished", "summary:perplexity": "perplexity (corpus)"}
+    headline_srcs = [
+        "rows:all",
+        "rows:unfinished",
+        "summary:perplexity",
+        "mean:perplexity",
+        "summary:rouge.rougeL",
+    ]
+    labels = {
+        "rows:all": "rows",
+        "rows:unfinished": "unfinished",
+        "summary:perplexity": "perplexity (corpus)",
+    }
     labels |= {"mean:perplexity": "perplexity (mean over rows)", "summary:rouge.rougeL": "ROUGE-L"}
     for src in headline_srcs:
         html_text = next(s.text for s in page.numbers if s.attrs["data-src"] == src)
@@ -100,7 +118,9 @@ def test_token_spans_are_the_parquet_lists(runs: dict[str, Path]) -> None:
             seen_reference = True
             continue
         for j, span in enumerate(spans):
-            assert float(span.attrs["data-ent"]) == pytest.approx(row["token_entropies"][j], rel=1e-5, abs=1e-9)
+            assert float(span.attrs["data-ent"]) == pytest.approx(
+                row["token_entropies"][j], rel=1e-5, abs=1e-9
+            )
             top = row["topk_logprobs"][j]
             alts = re.findall(r" (\S+)(?: ·|$)", span.attrs["title"].splitlines()[2])
             assert alts == [f"{math.exp(v):.3g}" for v in top]  # the probabilities, 3 significant digits
