@@ -77,7 +77,7 @@ def token_spans(tokens: Tokens) -> str:
 
 
 def _example(ex: Example) -> str:
-    numbers = "".join(f'<span class="item">{escape(name)} {num(n)}</span>' for name, n in ex.numbers)
+    numbers = " ".join(f'<span class="item">{escape(name)} {num(n)}</span>' for name, n in ex.numbers)
     seqs = "".join(
         f'<div class="seq"><span class="label">{escape(t.label)}</span>{token_spans(t)}</div>'
         for t in ex.tokens

@@ -48,7 +48,7 @@ def test_compare_is_routed_and_starts_without_lightning(tmp_path):
 def test_no_arguments_prints_the_usage_and_exits_0(capsys):
     """Nothing asked for but the help screen (as pip, cargo, kubectl); before: exit 2."""
     assert main([]) == 0
-    assert capsys.readouterr().out.startswith("usage: t5score {predict,score,rerank,compare}")
+    assert capsys.readouterr().out.startswith("usage: t5score {predict,score,rerank,compare,report}")
 
 
 def test_version_names_t5score_and_its_stack_without_importing_them():

@@ -20,42 +20,13 @@ from t5score.cli import main
 from t5score.engine.modeling import resolve_model_path
 from tests.helpers.report_page import NUMBER, Sources, parse_page, same_number, shown
 
-DATA = Path(__file__).resolve().parents[2] / "t5score" / "assets" / "data"
 TABLES = {"predict": "predictions.parquet", "score": "scores.parquet", "rerank": "reranked.parquet"}
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> dict[str, Path]:
-    """A predict, a score and a rerank run of the shipped model (40 rows of its test split)."""
-    root = tmp_path_factory.mktemp("report_page")
-    rows = (DATA / "code_summary_test.jsonl").read_text(encoding="utf-8").splitlines()[:40]
-    subset = root / "rows.jsonl"
-    subset.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    quiet = ["--trainer.enable_progress_bar", "false"]
-    argv = {
-        "predict": [
-            "predict",
-            "--data.path",
-            str(subset),
-            "--data.target_column",
-            "target",
-            "--model.top_k",
-            "3",
-        ],
-        "score": ["score", "--data.path", str(subset), "--data.target_column", "target"],
-        "rerank": ["rerank"],
-    }
-    out = {}
-    for kind, args in argv.items():
-        out[kind] = root / kind
-        assert main([*args, *quiet, "--output_dir", str(out[kind])]) == 0
-    return out
-
-
 @pytest.mark.parametrize("kind", ["predict", "score", "rerank"])
-def test_every_number_on_the_page_is_the_runs(runs: dict[str, Path], kind: str) -> None:
-    page = parse_page(runs[kind] / "report.html")
-    sources = Sources(runs[kind], TABLES[kind])
+def test_every_number_on_the_page_is_the_runs(shipped_runs: dict[str, Path], kind: str) -> None:
+    page = parse_page(shipped_runs[kind] / "report.html")
+    sources = Sources(shipped_runs[kind], TABLES[kind])
     assert len(page.numbers) > 30
     for span in page.numbers:
         value = sources.value(span.attrs["data-src"])
@@ -65,12 +36,12 @@ def test_every_number_on_the_page_is_the_runs(runs: dict[str, Path], kind: str) 
     assert not untagged, f"numbers shown without a source: {untagged[:5]}"
 
 
-def test_headline_of_the_markdown_page_is_the_same(runs: dict[str, Path]) -> None:
+def test_headline_of_the_markdown_page_is_the_same(shipped_runs: dict[str, Path]) -> None:
     """report.md and report.html show the same headline numbers, and the Markdown links to the HTML."""
-    md = (runs["predict"] / "report.md").read_text(encoding="utf-8")
+    md = (shipped_runs["predict"] / "report.md").read_text(encoding="utf-8")
     assert "[report.html](report.html)" in md
-    page = parse_page(runs["predict"] / "report.html")
-    sources = Sources(runs["predict"], TABLES["predict"])
+    page = parse_page(shipped_runs["predict"] / "report.html")
+    sources = Sources(shipped_runs["predict"], TABLES["predict"])
     head = md.split("## Headline", 1)[1].split("\n## ", 1)[0]
     md_rows = {cells[0]: cells[1] for cells in (line.strip("|").split("|") for line in head.splitlines()[4:])}
     md_rows = {k.strip(): v.strip() for k, v in md_rows.items()}
@@ -94,8 +65,8 @@ def test_headline_of_the_markdown_page_is_the_same(runs: dict[str, Path]) -> Non
     assert sources.value("summary:perplexity") != pytest.approx(sources.value("mean:perplexity"))
 
 
-def test_token_spans_are_the_parquet_lists(runs: dict[str, Path]) -> None:
-    run = runs["predict"]
+def test_token_spans_are_the_parquet_lists(shipped_runs: dict[str, Path]) -> None:
+    run = shipped_runs["predict"]
     table = pd.read_parquet(run / TABLES["predict"])
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path("default"))
     page = parse_page(run / "report.html")
@@ -127,8 +98,8 @@ def test_token_spans_are_the_parquet_lists(runs: dict[str, Path]) -> None:
     assert seen_reference  # the references are shown, coloured by their teacher-forced probability
 
 
-def test_examples_are_the_extremes_and_ids_can_be_added(runs: dict[str, Path], capsys) -> None:
-    run = runs["predict"]
+def test_examples_are_the_extremes_and_ids_can_be_added(shipped_runs: dict[str, Path], capsys) -> None:
+    run = shipped_runs["predict"]
     table = pd.read_parquet(run / TABLES["predict"])
     page = (run / "report.html").read_text(encoding="utf-8")
     ids = re.findall(r'<article class="example" id="row-(\d+)"', page)
