@@ -87,34 +87,41 @@ def row_key(df: pd.DataFrame, i: int) -> str:
     return key
 
 
-def choose_rows(
+def rows_by_reason(
     df: pd.DataFrame, quality: str | None, ids: Iterable[str] = (), per_group: int = PER_GROUP
-) -> dict[int, list[str]]:
-    """Row -> why it is shown, in page order (each row once, with every reason it has)."""
-    chosen: dict[int, list[str]] = {}
-
-    def add(indices: Iterable[int], tag: str) -> None:
-        for i in indices:
-            chosen.setdefault(int(i), []).append(tag)
-
+) -> dict[str, list[int]]:
+    """Why a row is shown -> the rows (0-based), each list in its own order (least confident first...)."""
+    reasons: dict[str, list[int]] = {}
     usable = ~error_mask(df).to_numpy()
     conf = confidence_column(df)
     if conf is not None:
         values = numeric(df, conf).to_numpy()
         ok = np.flatnonzero(usable & np.isfinite(values))
         order = ok[np.argsort(values[ok], kind="stable")]
-        add(order[:per_group], "least confident")
-        add(order[::-1][:per_group], "most confident")
-    add(np.flatnonzero(unfinished_mask(df).to_numpy())[:per_group], "unfinished (no EOS)")
+        reasons["least confident"] = order[:per_group].tolist()
+        reasons["most confident"] = order[::-1][:per_group].tolist()
+    reasons["unfinished (no EOS)"] = np.flatnonzero(unfinished_mask(df).to_numpy())[:per_group].tolist()
     if quality is not None and quality in df.columns:
         values = numeric(df, quality).to_numpy()
         ok = np.flatnonzero(usable & np.isfinite(values))
-        add(ok[np.argsort(values[ok], kind="stable")][:per_group], f"worst {quality}")
+        reasons[f"worst {quality}"] = ok[np.argsort(values[ok], kind="stable")][:per_group].tolist()
     wanted = [str(i) for i in ids]
     if wanted:
         names = df["id"].astype(str) if "id" in df.columns else df.get("group_id", pd.Series(dtype=str))
-        for name in wanted:
-            add(np.flatnonzero((names == name).to_numpy()), "asked for by id")
+        reasons["asked for by id"] = [
+            int(i) for name in wanted for i in np.flatnonzero((names == name).to_numpy())
+        ]
+    return {reason: [int(i) for i in rows] for reason, rows in reasons.items() if len(rows)}
+
+
+def choose_rows(
+    df: pd.DataFrame, quality: str | None, ids: Iterable[str] = (), per_group: int = PER_GROUP
+) -> dict[int, list[str]]:
+    """Row -> why it is shown, in page order (each row once, with every reason it has)."""
+    chosen: dict[int, list[str]] = {}
+    for reason, rows in rows_by_reason(df, quality, ids, per_group).items():
+        for i in rows:
+            chosen.setdefault(i, []).append(reason)
     return chosen
 
 

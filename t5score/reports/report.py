@@ -21,7 +21,7 @@ import pandas as pd
 
 from t5score.reports import html, rerank_contents, run_contents
 from t5score.reports.blocks import Block, Examples, Heading, Para
-from t5score.reports.examples import TokenSource, build_examples, choose_rows
+from t5score.reports.examples import TokenSource, build_examples, choose_rows, rows_by_reason
 from t5score.reports.markdown import render_markdown
 from t5score.reports.run_contents import UNCERTAINTY_MEANING
 from t5score.reports.run_figures import run_figures
@@ -50,6 +50,7 @@ def report_blocks(
 ) -> tuple[list[Block], dict[str, str]]:
     """Every block of the report (drawing the figures into ``out/figures``) and the figures drawn."""
     quality = (summary.get("uncertainty") or {}).get("quality_column")
+    reasons = rows_by_reason(df, quality, ids)
     chosen = choose_rows(df, quality, ids)
     examples = build_examples(df, chosen, tokens, kind)
     hint = f"Run `t5score report {out} --ids ID` to add it."
@@ -68,7 +69,7 @@ def report_blocks(
         blocks += [Para(["Not drawn: " + "; ".join(skipped) + "."])]
     blocks += run_contents.uncertainty(summary)
     if kind != "rerank":
-        blocks += run_contents.example_tables(df, chosen, quality)
+        blocks += run_contents.example_tables(df, reasons, quality)
     blocks += run_contents.problems(df, kind, set(chosen) if kind != "rerank" else set())
     blocks += run_contents.what_was_run(run_info, kind)
     blocks += every_number

@@ -191,11 +191,11 @@ def _texts(df: pd.DataFrame) -> list[str]:
     return [c for c in ("prediction", "target", "candidate", "source") if c in df.columns][:2]
 
 
-def example_tables(df: pd.DataFrame, chosen: Mapping[int, list[str]], quality: str | None) -> list[Block]:
+def example_tables(df: pd.DataFrame, reasons: Mapping[str, list[int]], quality: str | None) -> list[Block]:
     """One table per reason (least confident, most confident, unfinished, worst quality, asked for)."""
     blocks: list[Block] = [Heading("Examples", anchor="examples")]
     conf = confidence_column(df)
-    if not chosen:
+    if not reasons:
         return blocks + [Para(["(no row to show: no log-probability column, or every row has an error)"])]
     blocks.append(
         Para(
@@ -208,14 +208,12 @@ def example_tables(df: pd.DataFrame, chosen: Mapping[int, list[str]], quality: s
     numbers = [c for c in ("num_tokens", conf, quality, "finished") if c and c in df.columns]
     numbers = list(dict.fromkeys(numbers))
     header = ["row", *numbers, *_texts(df)]
-    tags = list(dict.fromkeys(tag for reasons in chosen.values() for tag in reasons))
-    for tag in tags:
+    for tag, indices in reasons.items():
         rows = [
             [Link(row_key(df, i), i)]
             + [Num(scalar(df.iloc[i][c]), f"row:{i}:{c}") for c in numbers]
             + [df.iloc[i][c] for c in _texts(df)]
-            for i, reasons in chosen.items()
-            if tag in reasons
+            for i in indices
         ]
         blocks += [Heading(tag[0].upper() + tag[1:], level=3), Table(header, rows)]
     return blocks
