@@ -319,6 +319,11 @@ def render(folder: Path, command: str) -> str:
         body += busy_section(busy)
         ratio = busy["ratios"].get("busy-python / idle (new)")
         targets.append(("main job beside one busy process vs idle (t5score default)", ratio, "<= 1.5x", None))
+    report_page = _load(folder, "report")
+    if report_page:
+        from bench_report import section as report_section
+
+        body += report_section(report_page)
     out += [
         "## Targets (ratios from the same run)",
         "",
