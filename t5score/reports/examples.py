@@ -52,18 +52,20 @@ def numeric(df: pd.DataFrame, column: str) -> pd.Series:
 
 
 def error_mask(df: pd.DataFrame) -> pd.Series:
+    """Rows whose ``error`` is set (a non-blank text)."""
     if "error" not in df.columns:
         return pd.Series(False, index=df.index)
-    return df["error"].map(lambda v: not is_missing(v) and str(v).strip() != "")
+    return df["error"].astype("string").str.strip().fillna("").ne("").astype(bool)
 
 
 def flag(df: pd.DataFrame, column: str) -> pd.Series:
-    """Boolean view of an optional flag column; missing column or null -> False."""
+    """Boolean view of an optional flag column (true, or the number 1); missing column or null -> False."""
     if column not in df.columns:
         return pd.Series(False, index=df.index)
-    return df[column].map(
-        lambda v: not is_missing(v) and isinstance(v, (bool, np.bool_, int, float, np.number)) and v == 1
-    )
+    values = df[column]
+    if values.dtype == object:  # mixed: only booleans and numbers count
+        values = values.map(lambda v: v if isinstance(v, (bool, np.bool_, int, float, np.number)) else None)
+    return pd.to_numeric(values, errors="coerce").eq(1).fillna(False).astype(bool)
 
 
 def unfinished_mask(df: pd.DataFrame) -> pd.Series:
