@@ -6,7 +6,9 @@ Each RUN_DIR holds the output of a ``predict``, ``score`` or ``rerank`` run: ``r
 metric that all runs share (``mean_logprob``, ``sum_logprob``, ``mean_entropy``, ``num_tokens``,
 ``rougeL``, ``ref_logprob``, ...) it reports the mean of each run and the difference to the FIRST run
 (mean of the per-row differences) with a paired bootstrap 95% confidence interval and p-value, plus the
-examples whose value changed most. Writes ``compare.md``, ``compare.csv`` and ``compare.png``.
+examples whose value changed most. Writes ``compare.md``, ``compare.html`` (the same page, self-contained:
+which direction is better per metric, the runs' ``run.json`` differences, the changed examples with both
+runs' tokens coloured), ``compare.csv`` and ``compare.png``.
 
 Rerank runs are compared with rerank runs only (over the same candidates): per candidate, joined on
 ``group_id`` and ``candidate_index`` (the ``score_*`` columns, ``mean_logprob``, ... and ``score`` when all
@@ -87,8 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # e.g. an unreadable summary.json or an output folder that cannot be written
         print(f"t5score compare: error: {exc}", file=sys.stderr)
         return 2
+    page = path.with_name("compare.html")
     print(
-        f"t5score compare: {len(runs)} runs, {len(result.index)} rows, {len(result.metrics)} metrics -> {path}"
+        f"t5score compare: {len(runs)} runs, {len(result.index)} rows, {len(result.metrics)} metrics "
+        f"-> {path}; page: {page}"
     )
     return 0
 

@@ -1,7 +1,8 @@
 """What ``t5score compare`` computes: runs joined row by row, per-metric means and paired differences.
 
 A run is the output folder of ``predict``, ``score`` or ``rerank``: its table (``reranked.parquet``,
-``scores.parquet`` or ``predictions.parquet``, the first found) and, optionally, ``summary.json``. Rows
+``scores.parquet`` or ``predictions.parquet``, the first found) and, optionally, ``summary.json``,
+``run.json`` (the page's configuration diff) and ``token_pieces.json`` (its token views). Rows
 of predict and score runs are joined on ``id`` (and ``sample_index`` / ``candidate_index`` when present);
 rows of rerank runs, which are candidates, on ``(group_id, candidate_index)``, and their groups on
 ``group_id`` for the top candidate's ROUGE and human score (:mod:`t5score.runs.compare_rerank` says which
@@ -55,10 +56,14 @@ class Run:
     kind: str = "predict"  # "predict" | "score" | "rerank", from the table's name
     groups: pd.DataFrame | None = None  # rerank: one row per group id (compare_rerank.group_frame)
     unkeyed: int = 0  # rerank: rows without group id or candidate index, not compared
+    positions: pd.Series | None = None  # join key -> the row's 0-based position in the file
+    run_info: dict[str, Any] | None = None  # run.json; None when the folder has none
+    tokens: Any = None  # predict/score: the per-token lists (runs.token_pieces.ParquetTokens) when
+    # the folder has token_pieces.json, else None
 
 
 def load_run(path: str | Path, label: str, file: str | None = None) -> Run:
-    """Read one run directory's output table (scalar columns only) and ``summary.json``."""
+    """Read one run directory's output table (scalar columns only), ``summary.json`` and ``run.json``."""
     import pyarrow.parquet as pq
 
     path = Path(path)
@@ -71,7 +76,7 @@ def load_run(path: str | Path, label: str, file: str | None = None) -> Run:
     try:
         schema = pq.read_schema(found)
         columns = [f.name for f in schema if f.type.num_fields == 0]  # skip list and struct columns
-        frame = pd.read_parquet(found, columns=columns)
+        frame = pd.read_parquet(found, columns=columns).reset_index(drop=True)  # index: row in file
     except (OSError, ValueError) as exc:
         raise CompareError(f"cannot read {found}: {exc}") from None
     kind, groups, unkeyed = KINDS[found.name], None, 0
@@ -93,14 +98,30 @@ def load_run(path: str | Path, label: str, file: str | None = None) -> Run:
         raise CompareError(
             f"{found}: key {key}={first} appears {int(dup.sum())} times in total; keys must be unique"
         )
-    summary: dict[str, Any] = {}
-    if (path / "summary.json").is_file():
+    indexed = frame.set_index(key)
+    positions = pd.Series(frame.index.to_numpy(), index=indexed.index)
+    tokens = None
+    if kind != "rerank" and (path / "token_pieces.json").is_file():
+        from t5score.runs.token_pieces import ParquetTokens
+
         try:
-            summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise CompareError(f"{path / 'summary.json'} is not valid JSON: {exc}") from None
-    summary = summary if isinstance(summary, dict) else {}
-    return Run(label, path, found.name, frame.set_index(key), summary, kind, groups, unkeyed)
+            tokens = ParquetTokens(found)
+        except (ValueError, AttributeError) as exc:  # not JSON, or not the object runs write
+            raise CompareError(f"{path / 'token_pieces.json'} is not valid: {exc}") from None
+    run = Run(label, path, found.name, indexed, _json(path / "summary.json") or {}, kind, groups, unkeyed)
+    run.positions, run.run_info, run.tokens = positions, _json(path / "run.json"), tokens
+    return run
+
+
+def _json(path: Path) -> dict[str, Any] | None:
+    """A JSON object file (anything else reads as an empty object), or None when there is no such file."""
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CompareError(f"{path} is not valid JSON: {exc}") from None
+    return data if isinstance(data, dict) else {}
 
 
 def check_kinds(runs: list[Run]) -> None:
