@@ -11,6 +11,11 @@ a test can check each one against ``summary.json``, ``run.json`` or the Parquet 
   ``unfinished`` (no error and no EOS);
 * ``mean:<column>`` — the mean of a column over the rows without an error, non-finite values left out
   (``mean:perplexity`` is the mean of each row's ``exp(-mean_logprob)``).
+
+The page of ``t5score compare`` uses its own sources, defined in :mod:`t5score.reports.compare_page`:
+``compare:<metric>:<run>:<column>`` (a cell of ``compare.csv``), ``runs:<i>:<src>`` (one of the above in
+the i-th run given, 0 = the baseline), ``change:<i>:<column>:<r0>:<ri>`` (one example's run - baseline)
+and ``compared:rows|groups|top_changed:<run>``.
 """
 
 from __future__ import annotations
@@ -99,6 +104,7 @@ class Example:
     numbers: list[tuple[str, Num]]
     texts: list[tuple[str, str]]  # (column, full text)
     tokens: list[Tokens] = field(default_factory=list)
+    columns: int = 1  # 2: the token sequences side by side (a compare page: baseline | other run)
 
 
 @dataclass

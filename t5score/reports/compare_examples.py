@@ -113,7 +113,9 @@ def _pair_example(n: int, key: Any, exs: list[Example], runs: list[Any], head: l
     ):
         both = f"{runs[0].label} (baseline) and {runs[1].label}: " + refs[0][0].label.split(": ", 1)[1]
         refs = [[replace(refs[0][0], label=both)]]  # the same reference, scored alike: shown once
-    return Example(n, _name(key), tags, numbers, texts, own + [t for r in refs for t in r])
+    return Example(
+        n, _name(key), tags, numbers, texts, own + [t for r in refs for t in r], columns=len(own) or 1
+    )
 
 
 def changed_most(result: Any) -> list[Block]:

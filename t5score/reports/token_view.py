@@ -87,10 +87,11 @@ def _example(ex: Example) -> str:
         for column, text in ex.texts
     )
     ident = escape(ex.key.split(" ")[0])
+    cls = "example" if ex.columns == 1 else f'example side-by-side" style="--columns:{ex.columns}'
     return (
-        f'<article class="example" id="row-{ex.row}" data-id="{ident}" data-key="{escape(ex.key)}">'
+        f'<article class="{cls}" id="row-{ex.row}" data-id="{ident}" data-key="{escape(ex.key)}">'
         f'<h3>{escape(ex.key)}</h3><p class="tags">{escape(" · ".join(ex.tags))}</p>'
-        f'<p class="numbers">{numbers}</p>{seqs}{texts}</article>'
+        f'<p class="numbers">{numbers}</p><div class="seqs">{seqs}</div>{texts}</article>'
     )
 
 

@@ -257,7 +257,10 @@ def test_changed_most_are_the_largest_changes_with_both_runs_tokens(dirs) -> Non
     assert set(delta[delta > threshold].index) <= set(listed) <= set(delta[delta >= threshold].index)
     assert list(delta[listed]) == sorted(delta[listed], reverse=True)
     assert (
-        re.findall(r'<article class="example" id="row-\d+" data-id="[^"]*" data-key="([^"]*)"', text)
+        re.findall(
+            r'<article class="example[^"]*"(?: style="[^"]*")? id="row-\d+" data-id="[^"]*" data-key="([^"]*)"',
+            text,
+        )
         == listed
     )
     tables, eos = [a, b], [1]  # the shipped model's EOS id
