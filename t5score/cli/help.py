@@ -35,7 +35,7 @@ TRAINER_SHOWN = {
 }
 #: what each subcommand writes, after its class's one-line summary
 WRITES = {
-    "predict": "Writes predictions.parquet, summary.json, run.json, report.md and figures.",
+    "predict": "Writes predictions.parquet, summary.json, run.json, report.html, report.md and figures.",
     "score": "Writes scores.parquet, summary.json, run.json and report.md.",
     "rerank": "Writes reranked.parquet, summary.json, run.json and report.md.",
 }

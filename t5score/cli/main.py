@@ -18,7 +18,7 @@ Decode, score and evaluate seq2seq models with the logits kept.
 
 subcommands:
   predict   greedy (or sampled) decoding with per-token log-probabilities, entropies and top-k;
-            writes predictions.parquet, summary.json, report.md and figures (default: the shipped
+            writes predictions.parquet, summary.json, report.html (+ .md) (default: the shipped
             tiny model on the shipped test split, into reports/predict)
   score     teacher-forced scores of given texts (BARTScore-style directions) -> scores.parquet
   rerank    score candidate summaries and rank them -> reranked.parquet

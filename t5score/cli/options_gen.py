@@ -40,7 +40,7 @@ def choices() -> dict[str, dict[str, tuple[str, ...]]]:
     """The fixed choices of string options (their classes check them once torch is loaded)."""
     from t5score.engine.forced import SCORE_FIELDS
     from t5score.engine.logits_store import DTYPES
-    from t5score.engine.options import CAPTURE_MODES, ENGINES
+    from t5score.engine.options import BATCHING, CAPTURE_MODES, ENGINES
     from t5score.engine.quantize import QUANTIZE_MODES
     from t5score.scoring.options import AGGREGATES, DIRECTIONS
 
@@ -51,6 +51,7 @@ def choices() -> dict[str, dict[str, tuple[str, ...]]]:
             "model.logits_dtype": tuple(DTYPES),
             "model.engine": ENGINES,
             "model.quantize": QUANTIZE_MODES,
+            "model.batching": BATCHING,
         },
         "score": {**scoring, "model.engine": ENGINES},
         "rerank": {**scoring, "model.rank_by": DIRECTIONS},

@@ -79,6 +79,8 @@ OPTIONS = {
         ('model.score_references', 'bool', True),
         ('model.eos_check_every', 'int', 1),
         ('model.drop_finished', 'bool', False),
+        ('model.batching', 'str', 'auto'),
+        ('model.slots', 'int', 16),
         ('model.engine', 'str', 'auto'),
         ('model.compile', 'bool', False),
         ('model.quantize', 'str', 'none'),
@@ -92,7 +94,7 @@ OPTIONS = {
         ('data.id_column', 'str | null', None),
         ('data.prefix', 'str', ''),
         ('data.max_source_length', 'int | null', None),
-        ('data.batch_size', 'int', 16),
+        ('data.batch_size', 'int', 64),
         ('data.sort_by_length', 'bool', True),
         ('data.num_workers', 'int', 0),
     ),
@@ -113,13 +115,13 @@ OPTIONS = {
         ('model.engine', 'str', 'auto'),
         ('model.trust_remote_code', 'bool', False),
         ('data.reference_column', 'str | null', None),
+        ('data.batch_size', 'int', 16),
         ('data.path', 'str | null', None),
         ('data.source_column', 'str', 'source'),
         ('data.target_column', 'str | null', None),
         ('data.id_column', 'str | null', None),
         ('data.prefix', 'str', ''),
         ('data.max_source_length', 'int | null', None),
-        ('data.batch_size', 'int', 16),
         ('data.sort_by_length', 'bool', True),
         ('data.num_workers', 'int', 0),
     ),
@@ -159,7 +161,7 @@ DOCS = {
 }
 
 CHOICES = {
-    'predict': {'model.capture': ('stats', 'full'), 'model.logits_dtype': ('float16', 'float32'), 'model.engine': ('auto', 'hf', 't5'), 'model.quantize': ('none', 'int8')},
+    'predict': {'model.capture': ('stats', 'full'), 'model.logits_dtype': ('float16', 'float32'), 'model.engine': ('auto', 'hf', 't5'), 'model.quantize': ('none', 'int8'), 'model.batching': ('auto', 'inflight', 'static')},
     'score': {'model.score': ('sum_logprob', 'mean_logprob', 'penalised_logprob'), 'model.aggregate': ('mean', 'max'), 'model.engine': ('auto', 'hf', 't5')},
     'rerank': {'model.score': ('sum_logprob', 'mean_logprob', 'penalised_logprob'), 'model.aggregate': ('mean', 'max'), 'model.rank_by': ('src->hyp', 'hyp->src', 'ref->hyp', 'hyp->ref', 'F', 'harm_F')},
 }

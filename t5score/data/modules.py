@@ -93,7 +93,7 @@ class TextDataModule(PlannedDataModule):
         max_source_length: Sources longer than this many tokens are truncated and flagged ``truncated``;
             default: the tokenizer's model_max_length when that is a real limit (the length the model was
             trained on), else 512.
-        batch_size: Rows per batch; batches hold rows of similar length.
+        batch_size: Rows per batch (written and resumed as one piece; rows of similar length).
         sort_by_length: Form batches from length-sorted rows (faster; output order is unchanged).
         num_workers: DataLoader worker processes.
     """
@@ -106,7 +106,7 @@ class TextDataModule(PlannedDataModule):
         id_column: str | None = None,
         prefix: str = "",
         max_source_length: int | None = None,
-        batch_size: int = 16,
+        batch_size: int = 64,
         sort_by_length: bool = True,
         num_workers: int = 0,
     ):
@@ -162,8 +162,8 @@ class ScoreDataModule(TextDataModule):
             ``ref->hyp``, ``hyp->ref`` and ``F``.
     """
 
-    def __init__(self, *args, reference_column: str | None = None, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args, reference_column: str | None = None, batch_size: int = 16, **kwargs):
+        super().__init__(*args, batch_size=batch_size, **kwargs)
         self.reference_column = reference_column
         if self.target_column is None:
             raise InputError("t5score score needs --data.target_column: the column of texts to score")

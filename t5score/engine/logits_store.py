@@ -19,11 +19,15 @@ DTYPES = {"float16": np.float16, "float32": np.float32}
 class BatchLogitsWriter:
     """A ``logits_sink`` for :func:`t5score.engine.decode.greedy_decode` that writes one batch's logits to disk."""
 
-    def __init__(self, folder: Path, batch_index: int, rows: int, max_steps: int, vocab: int, dtype: str):
+    def __init__(
+        self, folder: Path, batch_index: int, rows: int, max_steps: int, vocab: int, dtype: str, part: int = 0
+    ):
         if dtype not in DTYPES:
             raise ValueError(f"logits_dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
         folder.mkdir(parents=True, exist_ok=True)
-        self.name = f"batch-{batch_index:06d}.npy"
+        self.name = (
+            f"batch-{batch_index:06d}" + (f"-{part:03d}" if part else "") + ".npy"
+        )  # part: of the batch
         self.path = folder / self.name
         self.array = np.lib.format.open_memmap(
             self.path, mode="w+", dtype=DTYPES[dtype], shape=(rows, max_steps, vocab)

@@ -12,6 +12,9 @@ from t5score.engine.logits_store import DTYPES
 
 ENGINES = ("auto", "hf", "t5")  # auto: the fast T5 kernels where they apply, else the model's own forward
 CAPTURE_MODES = ("stats", "full")  # full: also every step's raw logits, streamed to disk
+#: inflight: a fixed number of decoder slots, a finished row's slot refilled at once (t5score.engine.inflight);
+#: static: batches of ``slots`` rows run to their longest row; auto: inflight where it applies, else static
+BATCHING = ("auto", "inflight", "static")
 MAX_SEED = 2**32  # seeds in [0, MAX_SEED): every batch's and sample's derived seed fits torch's generator
 
 
@@ -77,6 +80,8 @@ class DecodeOptions:
     diversity_penalty: float = 0.0  # Hamming diversity penalty between groups (needs num_beam_groups > 1)
     length_penalty: float | None = None  # None: the generation config's, else 1.0
     early_stopping: bool | str | None = None  # None: the generation config's, else False; or "never"
+    batching: str = "auto"  # "inflight", "static", or "auto": in-flight where it applies (BATCHING)
+    slots: int = 16  # rows decoded at once: in-flight decoder slots, or the static batches' size
 
     def __post_init__(self) -> None:
         check_engine(self.engine)
@@ -96,6 +101,10 @@ class DecodeOptions:
         if self.capture == "full" and self.num_samples > 1:
             raise ValueError("capture='full' keeps one logits array per row: use it with num_samples 0 or 1")
         self._check_beams()
+        if self.batching not in BATCHING:
+            raise ValueError(f"batching must be one of {BATCHING}, got {self.batching!r}")
+        if self.slots < 1:
+            raise ValueError(f"slots must be >= 1, got {self.slots}")
         if self.generation_config is not None and not isinstance(self.generation_config, dict):
             raise ValueError(
                 f"generation_config must be a dict of settings, got {type(self.generation_config).__name__}"
@@ -125,10 +134,11 @@ class DecodeOptions:
         if self.early_stopping not in (None, True, False, "never"):
             raise ValueError(f"early_stopping must be True, False or 'never', got {self.early_stopping!r}")
 
-    def sampling(self, batch_index: int, sample: int) -> Sampling | None:
-        """``None`` for greedy decoding; else the sampling of one sample of one batch, with its own seed
-        derived from :attr:`seed`, so a run is reproducible batch by batch."""
+    def sampling(self, batch_index: int, sample: int, part: int = 0) -> Sampling | None:
+        """``None`` for greedy decoding; else the sampling of one sample of one batch (or of one part of
+        it, see :attr:`slots`), with its own seed derived from :attr:`seed`, so a run is reproducible
+        batch by batch."""
         if not self.num_samples:
             return None
-        seed = self.seed * 1_000_003 + batch_index * 1009 + sample
+        seed = self.seed * 1_000_003 + batch_index * 1009 + sample + part * 104_729
         return Sampling(self.temperature, self.top_p, seed)

@@ -7,22 +7,24 @@ Shared by the LightningModule (``t5score predict``) and the Python API, so both 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from t5score.engine.decode import greedy_decode
 from t5score.engine.engines import uses_t5_kernels
+from t5score.engine.inflight import inflight_decode, supports_inflight
 from t5score.engine.logits_store import BatchLogitsWriter
 from t5score.engine.modeling import vocab_size
 from t5score.engine.options import DecodeOptions
 from t5score.engine.processors import Generation, resolve_generation, with_token_ids
 from t5score.engine.tokens import pad_right, tokenize
-from t5score.records import REFERENCE_COLUMNS, PredictionRecord, SourceRow, fill_from_pair
+from t5score.records import PredictionRecord, SourceRow
+from t5score.runs.reference_scores import reference_scores_per_source
 
 __all__ = [
     "DecodeOptions",
-    "add_reference_scores",
     "candidates_per_source",
     "check_for_model",
     "decode_rows",
@@ -40,6 +42,29 @@ def tokenize_sources(tokenizer, texts: list[str], max_length: int | None, device
     ids, truncated = tokenize(tokenizer, texts, max_length=max_length, eos=tokenizer.eos_token_id)
     input_ids, mask = pad_right(ids, tokenizer.pad_token_id, device)
     return input_ids, mask, truncated
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """The rows of a batch decoded together: the batch's number, the part of it, and how."""
+
+    batch_index: int
+    part: int = 0  # static batching: the batch in parts of ``slots`` rows
+    inflight: bool = False  # the whole batch through ``slots`` in-flight decoder slots
+
+
+def chunks(model, options: DecodeOptions, good: list[SourceRow]) -> list[list[SourceRow]]:
+    """The batch's rows as decoded together: all of them through the in-flight slots, or parts of
+    ``slots`` rows (static batching), each part padded to its own longest source as a batch of its own."""
+    if uses_inflight(model, options):
+        return [good]
+    return [good[i : i + options.slots] for i in range(0, len(good), options.slots)]
+
+
+def uses_inflight(model, options: DecodeOptions) -> bool:
+    """In-flight batching: ``batching`` "inflight", or "auto" where :func:`supports_inflight` (greedy, the
+    fast T5 engine)."""
+    return options.batching != "static" and supports_inflight(model, options)
 
 
 def _mean(values: list[float]) -> float | None:
@@ -91,7 +116,7 @@ def candidates_per_source(options: DecodeOptions) -> tuple[str | None, int]:
 
 
 def _beam_records(
-    model, tokenizer, good, options, input_ids, mask, hidden, truncated, logits_dir, batch_index, generation
+    model, tokenizer, good, options, input_ids, mask, hidden, truncated, logits_dir, chunk: Chunk, generation
 ) -> list[PredictionRecord]:
     """The ``R`` candidates of every source of ``good``, best first: source ``b``'s candidate ``r`` is row
     ``b * R + r`` of :func:`~t5score.engine.beam.beam_search`'s output; with capture ``full`` the raw
@@ -104,7 +129,13 @@ def _beam_records(
         rows = len(good) * per_source
         vocab = model.config.vocab_size
         sink = BatchLogitsWriter(
-            logits_dir, batch_index, rows, generation.max_new_tokens, vocab, options.logits_dtype
+            logits_dir,
+            chunk.batch_index,
+            rows,
+            generation.max_new_tokens,
+            vocab,
+            options.logits_dtype,
+            chunk.part,
         )
     out = beam_search(
         model, input_ids, mask, options, encoder_hidden=hidden, generation=generation, logits_sink=sink
@@ -121,19 +152,6 @@ def _beam_records(
             rec.sequence_score = float(out.sequence_scores[b * per_source + r])
             records.append(rec)
     return records
-
-
-def _reference_scores_per_source(model, tokenizer, good, decoded, hidden, mask, per_source: int) -> None:
-    """Score each row's target once (:func:`add_reference_scores`) and give the ``ref_*`` fields (and a
-    reference error) to each of its ``per_source`` records, which follow each other in ``decoded``."""
-    heads = [PredictionRecord(r.position, r.id, r.source, target=r.target) for r in good]
-    add_reference_scores(model, tokenizer, heads, hidden, mask)
-    for i, head in enumerate(heads):
-        for rec in decoded[i * per_source : (i + 1) * per_source]:
-            for name in REFERENCE_COLUMNS:
-                value = getattr(head, name)
-                setattr(rec, name, list(value) if isinstance(value, list) else value)
-            rec.error = rec.error or head.error
 
 
 @torch.inference_mode()
@@ -171,59 +189,75 @@ def decode_rows(
                 if column is not None:
                     setattr(rec, column, s)
                 records.append(rec)
-    if good:
+    inflight = uses_inflight(model, options)
+    for part, rows_part in enumerate(chunks(model, options, good) if good else []):
         input_ids, mask, truncated = tokenize_sources(
-            tokenizer, [r.source for r in good], max_source_length, device
+            tokenizer, [r.source for r in rows_part], max_source_length, device
         )
         hidden = model.get_encoder()(input_ids=input_ids, attention_mask=mask).last_hidden_state  # [G, S, D]
         decode = _beam_records if options.num_beams > 1 else _sampled_records
+        chunk = Chunk(batch_index, part, inflight)
         decoded = decode(
             model,
             tokenizer,
-            good,
+            rows_part,
             options,
             input_ids,
             mask,
             hidden,
             truncated,
             logits_dir,
-            batch_index,
+            chunk,
             generation,
         )
         records.extend(decoded)
         if score_references and not options.num_samples:
-            _reference_scores_per_source(model, tokenizer, good, decoded, hidden, mask, per_source)
+            reference_scores_per_source(model, tokenizer, rows_part, decoded, hidden, mask, per_source)
     records.sort(key=lambda rec: (rec.position, rec.sample_index or 0, rec.candidate_index or 0))
     return records
 
 
 def _sampled_records(
-    model, tokenizer, good, options, input_ids, mask, hidden, truncated, logits_dir, batch_index, generation
+    model, tokenizer, good, options, input_ids, mask, hidden, truncated, logits_dir, chunk: Chunk, generation
 ) -> list[PredictionRecord]:
-    """Greedy decoding (one record per source) or ``num_samples`` samples per source, sample-major."""
+    """Greedy decoding (one record per source; in-flight when ``chunk.inflight``) or ``num_samples``
+    samples per source, sample-major."""
     records = []
     for s in range(max(options.num_samples, 1)):
-        sampling = options.sampling(batch_index, s)  # None when decoding greedily
+        sampling = options.sampling(chunk.batch_index, s, chunk.part)  # None when decoding greedily
         sink = None
         if options.capture == "full":
             sink = BatchLogitsWriter(
                 logits_dir,
-                batch_index,
+                chunk.batch_index,
                 len(good),
                 generation.max_new_tokens,
                 model.config.vocab_size,
                 options.logits_dtype,
+                chunk.part,
             )
-        out = greedy_decode(
-            model,
-            input_ids,
-            mask,
-            options,
-            logits_sink=sink,
-            sampling=sampling,
-            encoder_hidden=hidden,
-            generation=generation,
-        )
+        if chunk.inflight:
+            out = inflight_decode(
+                model,
+                input_ids,
+                mask,
+                options,
+                slots=options.slots,
+                logits_sink=sink,
+                encoder_hidden=hidden,
+                generation=generation,
+            )
+        else:
+            out = greedy_decode(
+                model,
+                input_ids,
+                mask,
+                options,
+                logits_sink=sink,
+                sampling=sampling,
+                encoder_hidden=hidden,
+                generation=generation,
+            )
         sample = s if options.num_samples else None
         for b, row in enumerate(good):
             records.append(_record(row, out, b, tokenizer, truncated[b], sample))
@@ -247,33 +281,11 @@ def check_for_model(model, options: DecodeOptions) -> None:
     fast = uses_t5_kernels(model, options.engine)  # engine "t5" on another model raises here
     if options.compile and not fast:
         raise ValueError("compile=True needs the fast T5 engine (engine='auto' or 't5' on a T5-family model)")
+    if options.batching == "inflight" and not supports_inflight(model, options):
+        raise ValueError(
+            "batching='inflight' needs greedy decoding (num_beams 1, num_samples 0, no compile) on the fast "
+            "T5 engine (a T5-family model, engine 'auto' or 't5'); use batching 'auto' or 'static'"
+        )
     vocab = vocab_size(model)
     if options.top_k > vocab:
         raise ValueError(f"top_k ({options.top_k}) is larger than the model's vocabulary ({vocab} tokens)")
-
-
-def add_reference_scores(
-    model, tokenizer, records: list[PredictionRecord], hidden: torch.Tensor, mask: torch.Tensor
-) -> None:
-    """Teacher-forced scores of the targets (``ref_*`` fields) of ``records``, whose sources' encoder
-    output is ``hidden`` / ``mask`` (row ``i`` for record ``i``); rows without a target are left as they are."""
-    from t5score.engine.forced import score_pairs
-
-    todo = [i for i, r in enumerate(records) if r.error is None and r.target and r.target.strip()]
-    if not todo:
-        return
-    index = torch.tensor(todo, device=hidden.device)
-    scores = score_pairs(
-        model,
-        tokenizer,
-        [records[i].source for i in todo],
-        [records[i].target for i in todo],
-        top_k=1,
-        encoder_states=(hidden.index_select(0, index), mask.index_select(0, index)),
-    )
-    for i, sc in zip(todo, scores, strict=True):
-        rec = records[i]
-        if sc.nonfinite:  # keep the row, flag it, and keep NaN out of the reference columns
-            rec.error = rec.error or "non-finite logits (NaN or inf) while scoring the reference; try float32"
-            continue
-        fill_from_pair(rec, sc, REFERENCE_COLUMNS)

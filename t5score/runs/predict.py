@@ -56,8 +56,10 @@ class Seq2SeqPredictor(L.LightningModule):
         top_p: Nucleus sampling mass (num_samples > 0).
         seed: Seed of the sampling; each batch and sample derives its own, so runs are reproducible.
         score_references: When the data has a target column, also score the references teacher-forced.
-        eos_check_every: Check for "all rows finished" every N steps (fewer host syncs on GPU).
-        drop_finished: Remove finished rows from the batch as decoding goes on.
+        eos_check_every: Check for "all rows finished" every N steps (fewer GPU syncs).
+        drop_finished: Finished rows leave the (static) batch.
+        batching: "inflight" (an ended row's slot goes to the next source), "static" or "auto".
+        slots: Rows decoded at once.
         engine: "auto" (the fast T5 decoder step for T5-family models, the model's own forward otherwise),
             "hf" (always the model's forward) or "t5" (require the fast step).
         compile: Opt-in ``torch.compile`` of the fast T5 decoder step (a one-off compilation per batch
@@ -97,6 +99,8 @@ class Seq2SeqPredictor(L.LightningModule):
         score_references: bool = True,
         eos_check_every: int = DecodeOptions.eos_check_every,
         drop_finished: bool = DecodeOptions.drop_finished,
+        batching: str = DecodeOptions.batching,
+        slots: int = DecodeOptions.slots,
         engine: str = DecodeOptions.engine,
         compile: bool = DecodeOptions.compile,
         quantize: str = "none",
@@ -123,6 +127,8 @@ class Seq2SeqPredictor(L.LightningModule):
             early_stopping=early_stopping,
             eos_check_every=eos_check_every,
             drop_finished=drop_finished,
+            batching=batching,
+            slots=slots,
             engine=engine,
             compile=compile,
             generation_config=generation_config,

@@ -55,10 +55,10 @@ class T5Slots:
         s = encoder_hidden.shape[1]
         keys, values = cross_kv(self.p, encoder_hidden)  # [k, H, s, dk] per layer
         for i, (k, v) in enumerate(zip(keys, values, strict=True)):
-            self.cross_k[i][slot, :, :s] = k
-            self.cross_v[i][slot, :, :s] = v
+            self.cross_k[i][slot, :, :s] = k.to(self.cross_k[i].dtype)  # (autocast: bf16 into the cache)
+            self.cross_v[i][slot, :, :s] = v.to(self.cross_v[i].dtype)
         bias = torch.full_like(self.cross_bias[: len(slot)], torch.finfo(self.cross_bias.dtype).min)
-        bias[..., :s] = cross_attention_bias(mask, self.cross_bias.dtype)  # [k, 1, 1, s]
+        bias[..., :s] = cross_attention_bias(mask, self.cross_bias.dtype).to(bias.dtype)  # [k, 1, 1, s]
         self.cross_bias[slot] = bias
 
     def select(self, keep: torch.Tensor) -> None:
@@ -77,8 +77,8 @@ class T5Slots:
 
         def cached(i: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             """Write each slot's key/value ``[N, H, 1, dk]`` at its position; attend to positions ``< L``."""
-            self.self_k[i][rows, :, pos] = k[:, :, 0]
-            self.self_v[i][rows, :, pos] = v[:, :, 0]
+            self.self_k[i][rows, :, pos] = k[:, :, 0].to(self.self_k[i].dtype)
+            self.self_v[i][rows, :, pos] = v[:, :, 0].to(self.self_v[i].dtype)
             return self.self_k[i][:, :, :length], self.self_v[i][:, :, :length]  # [N, H, L, dk]
 
         hidden = self.p["embed"](ids[:, None])  # [N, 1, D]
