@@ -288,6 +288,13 @@ def render(folder: Path, command: str) -> str:
         lines, t = _scoring_section(scoring)
         body += lines
         targets.append(t)
+    scorers = _load(folder, "scorers")
+    if scorers:
+        from bench_scorers import section as scorers_section
+
+        lines, t = scorers_section(scorers)
+        body += lines
+        targets += t
     if memory:
         lines, t = _memory_section(memory)
         body += lines
