@@ -5,8 +5,8 @@ BART-base-shaped (d_model 768, 6+6 layers, 12 heads, ffn 3072, vocab 50,265), se
 Inputs: random token ids written as words of an in-memory word-level tokenizer (``w<id>``, one token each,
 the model's specials around them: T5 ``... </s>``, BART ``<s> ... </s>``), sources of 64-256 tokens, 8
 candidates per source of 16-64 tokens (lengths as tokenized, specials included); 8 sources (64 pairs) on
-T5, 4 (32 pairs) on BART by default, so that a full run stays near 5 minutes on 2 busy cores. Every contender takes
-the texts and returns one number per pair (tokenization included in its time):
+T5, 4 (32 pairs) on BART by default (a full run: ~5 minutes on 2 quiet cores, twice that at a load of 5).
+Every contender takes the texts and returns one number per pair (tokenization included in its time):
 
 * ``t5score``: ``t5score.engine.forced.score_pairs`` (each distinct source encoded once, its candidates
   batched against it; the fast T5 decoder for T5, the model's own forward for BART), ``mean_logprob`` =
@@ -22,12 +22,14 @@ the texts and returns one number per pair (tokenization included in its time):
   default) and 16.
 
 Each contender's numbers are checked against t5score's (relative 1e-4 of the magnitude; the script stops
-if not). Contenders run round-robin, the order rotated each repetition; medians. A last, instrumented
+if not). Contenders run round-robin, the order rotated each repetition; medians. Then an instrumented
 t5score pass says where its time goes (tokenizing, encoder, cross-attention keys/values, decoder, output
-layer, statistics).
+layer, statistics), hooks on the model's modules do the same for ``BARTScorer.score`` batch 4, and
+``t5score score`` (the command, a subprocess) scores the T5 pairs once (``--no-cli`` skips it).
+OpenMP's wait policy is ``PASSIVE`` unless the caller sets one (as the ``t5score`` command does).
 
-    python benchmarks/bench_scorers.py --out reports/bench/scorers.json   # ~5 min on 2 busy cores
-    python benchmarks/bench_scorers.py --quick --out /tmp/scorers.json    # smoke run, < 1 min
+    python benchmarks/bench_scorers.py --out reports/bench/scorers.json   # ~5 min on 2 quiet cores
+    python benchmarks/bench_scorers.py --quick --out /tmp/scorers.json    # smoke run, 1-2 min
 
 Benchmarks, not tests: nothing here asserts a timing.
 """
@@ -167,7 +169,8 @@ def lm_eval_scores(model, tok, w: dict, batch_size: int) -> tuple[list[float], d
         (tok.encode(w["sources"][s]), tok.encode(t, add_special_tokens=False))
         for s, t in zip(w["index"], w["targets"], strict=True)
     ]
-    order = sorted(range(len(requests)), key=lambda i: (-len(requests[i][0] + requests[i][1]), i))
+    toks = [c + x for c, x in requests]
+    order = sorted(range(len(requests)), key=lambda i: (-len(toks[i]), tuple(toks[i])))  # its _collate
     res: list[float | None] = [None] * len(requests)
     enc = dec = 0
     with torch.no_grad():
@@ -232,6 +235,19 @@ def hook_times(modules: dict, spent: dict, work: dict | None = None) -> list:
     return handles
 
 
+CROSS_KV = (".EncDecAttention.k", ".EncDecAttention.v", ".encoder_attn.k_proj", ".encoder_attn.v_proj")
+
+
+def cross_kv_modules(model) -> dict:
+    """The decoder's cross-attention key and value projections (T5 and BART names), under one name."""
+    found = [m for n, m in model.named_modules() if n.endswith(CROSS_KV)]
+    return {f"cross K/V {i}": m for i, m in enumerate(found)}
+
+
+def summed(spent: dict, prefix: str) -> float:
+    return round(sum(v for k, v in spent.items() if k.startswith(prefix)), 4)
+
+
 def finish(spent: dict, total: float, rest: str, **extra) -> dict:
     phases = {k: round(v, 4) for k, v in spent.items()}
     phases[rest] = round(total - sum(spent.values()), 4)
@@ -241,7 +257,8 @@ def finish(spent: dict, total: float, rest: str, **extra) -> dict:
 def breakdown(model, tok, w: dict) -> dict:
     """One t5score ``score_pairs`` call with its phases timed (wrappers and encoder hooks; not in the medians).
     On the model's own forward (BART) the decoder forward includes the output layer on every position;
-    ``lm_head_s`` is the output layer's time wherever it ran (within the phases, not one of its own)."""
+    ``lm_head_s`` is the output layer's time wherever it ran and ``per_pair_cross_kv_s`` the time of the
+    decoder's own cross-attention key/value projections, run per pair (both within the phases above)."""
     import t5score.engine.forced as forced
 
     spent: dict[str, float] = {}
@@ -270,7 +287,7 @@ def breakdown(model, tok, w: dict) -> dict:
 
     inner: dict[str, float] = {}
     hooks = hook_times({"encoder": model.get_encoder()}, spent, work)
-    hooks += hook_times({"lm_head": model.get_output_embeddings()}, inner)
+    hooks += hook_times({"lm_head": model.get_output_embeddings(), **cross_kv_modules(model)}, inner)
     forced.forced_decoder, forced.plan_work = decoder, timed("tokenize + plan", real_plan)
     forced.token_stats = timed("token_stats (log-softmax, entropy, top-1)", real_stats)
     try:
@@ -281,15 +298,18 @@ def breakdown(model, tok, w: dict) -> dict:
         forced.forced_decoder, forced.plan_work, forced.token_stats = real_decoder, real_plan, real_stats
         for h in hooks:
             h.remove()
-    head = round(inner.get("lm_head", 0.0), 4)
-    return finish(spent, total, "rest (Python, batching, lists)", work=work, lm_head_s=head)
+    head, kv = round(inner.get("lm_head", 0.0), 4), summed(inner, "cross K/V")
+    rest = "rest (Python, batching, lists)"
+    return finish(spent, total, rest, work=work, lm_head_s=head, per_pair_cross_kv_s=kv)
 
 
 def baseline_breakdown(model, fn, w: dict) -> dict:
     """One call of a baseline (the model's own forward) with encoder, decoder and output layer timed by hooks."""
     spent: dict[str, float] = {}
+    inner: dict[str, float] = {}
     mods = {"encoder": model.get_encoder(), "decoder layers": model.get_decoder()}
     hooks = hook_times({**mods, "output layer": model.get_output_embeddings()}, spent)
+    hooks += hook_times(cross_kv_modules(model), inner)
     try:
         start = time.perf_counter()
         fn(w)
@@ -297,7 +317,8 @@ def baseline_breakdown(model, fn, w: dict) -> dict:
     finally:
         for h in hooks:
             h.remove()
-    return finish(spent, total, "rest (tokenize, log-softmax, loss, Python)")
+    rest = "rest (tokenize, log-softmax, loss, Python)"
+    return finish(spent, total, rest, per_pair_cross_kv_s=summed(inner, "cross K/V"))
 
 
 def run_model(kind: str, args) -> dict:
@@ -531,17 +552,25 @@ def section(d: dict) -> tuple[list[str], list[tuple]]:
                 f"{k} {v:.2f} s ({100 * v / bb['total_s']:.0f}%)" for k, v in bb["phases_s"].items()
             )
             base += [
-                f"The same for `{name}` ({bb['total_s']:.2f} s, hooks on the model's modules): {shares}.",
+                f"The same for `{name}` ({bb['total_s']:.2f} s, hooks on the model's modules): {shares}; "
+                f"of its decoder layers, the cross-attention key/value projections of every pair's source "
+                f"{bb.get('per_pair_cross_kv_s', 0):.2f} s.",
                 "",
             ]
+        inside = ""
+        if b.get("lm_head_s") or b.get("per_pair_cross_kv_s"):  # the model's own forward ran them
+            inside = (
+                f"; within the decoder forward, the model's output layer (on every position) "
+                f"{b.get('lm_head_s', 0):.2f} s and its cross-attention key/value projections (per pair, "
+                f"over the batch's widest source) {b.get('per_pair_cross_kv_s', 0):.2f} s"
+            )
         lines += [
             "",
             f"Throughput ratios (pairs/s): {ratios}.",
             "",
             f"Where t5score's time goes (one instrumented `score_pairs` call, {b['total_s']:.2f} s, engine "
             f"`{m['engine']}`): {phases}. Output-layer rows {b['work']['output_rows']} of "
-            f"{b['work']['decoder_positions']} decoder positions; the output layer took {b.get('lm_head_s', 0):.2f} s "
-            "of these phases.",
+            f"{b['work']['decoder_positions']} decoder positions (padding included){inside}.",
             "",
             *base,
         ]
