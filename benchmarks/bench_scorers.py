@@ -503,9 +503,32 @@ NAMES = {
 GOAL = 2.0  # issue 18: `t5score score` >= 2x BARTScorer throughput at 8 candidates per source
 
 
+def reuse_gain(m: dict, bb: dict, c: int) -> str:
+    """What sharing a source's work among its ``c`` candidates alone would give, from the baseline's shares:
+    its encoder time (and, where t5score's fast T5 decoder projects them once per source, its per-pair
+    cross-attention keys/values) cut to 1/c, the rest as it is; and t5score's extra statistics."""
+    kv = bb.get("per_pair_cross_kv_s", 0.0) if m["engine"] == "T5ForcedDecoder" else 0.0
+    shared = bb["phases_s"]["encoder"] + kv
+    bound = bb["total_s"] / (bb["total_s"] - shared * (1 - 1 / c))
+    b = m["t5score_breakdown"]
+    stats = next((v for k, v in b["phases_s"].items() if k.startswith("token_stats")), 0.0)
+    what = (
+        "encoder and cross-attention keys/values"
+        if kv
+        else "encoder (the decoder's keys/values stay per pair)"
+    )
+    return (
+        f"Sharing the {what} among {c} candidates and nothing else would make "
+        f"t5score **{bound:.2f}x** this baseline; t5score also computes each token's entropy and top-1 probability "
+        f"(`token_stats`, {100 * stats / b['total_s']:.0f}% of its time), which BARTScorer does not."
+    )
+
+
 def section(d: dict) -> tuple[list[str], list[tuple]]:
     """The ``reports/benchmarks.md`` section for this JSON and its target rows (``benchmarks/report.py``)."""
     w, m0, m1 = d["workload"], d["machine"], d.get("machine_at_end", {})
+    sources = ", ".join(f"{k} {v}" for k, v in w["sources"].items())
+    wait = ", ".join(f"{k}={v}" for k, v in (w.get("omp_wait") or {}).items())
     lines = [
         f"## Teacher-forced scoring vs BARTScorer and lm-eval, {w['candidates_per_source']} candidates per source",
         "",
@@ -515,16 +538,18 @@ def section(d: dict) -> tuple[list[str], list[tuple]]:
         "requests sorted by length, zero-padded, `labels=continuation`), both re-implemented from their published "
         "code; random seeded float32 models on CPU, token ids as words of a word-level tokenizer (tokenizing is "
         f"in every contender's time). Sources {w['source_len']} tokens, candidates {w['target_len']}; sources per "
-        f"model {w['sources']}. t5score's numbers are BARTScorer's `mean_logprob` (EOS and `<s>` scored) and, with "
+        f"model {sources}. t5score's numbers are BARTScorer's `mean_logprob` (EOS and `<s>` scored) and, with "
         "`include_eos=False, strip_bos=True`, lm-eval's summed log-likelihood (the `lm-eval options` row); every "
         f"contender's per-pair number equals t5score's within {d['tolerance']:g} relative (the run stops "
         f"otherwise; largest gap in the table). {w['threads']} threads (torch reports {w['torch_threads']}), "
-        f"OpenMP wait {w.get('omp_wait') or 'default'}, OMP_NUM_THREADS {w.get('omp_num_threads')}; "
+        f"OpenMP wait {wait or 'the runtime default'}, OMP_NUM_THREADS {w.get('omp_num_threads')}; "
         f"{w['reps']} repetitions round-robin with the order rotated, median. Load (1/5/15 min) "
         f"{m0.get('load_average')} at the start, {m1.get('load_average')} at the end "
         f"({m0.get('logical_cores')} shared cores); {d['wall_s']:.0f} s in all. Tokens/s: the workload's target "
         "tokens (specials included) per second, the same count for every contender; src+tgt: with the source "
         "tokens of every pair. Encoder tokens / decoder positions: what each contender ran, padding included.",
+        "",
+        f"Command: `{d.get('command')}`.",
         "",
     ]
     targets = []
@@ -554,7 +579,7 @@ def section(d: dict) -> tuple[list[str], list[tuple]]:
             base += [
                 f"The same for `{name}` ({bb['total_s']:.2f} s, hooks on the model's modules): {shares}; "
                 f"of its decoder layers, the cross-attention key/value projections of every pair's source "
-                f"{bb.get('per_pair_cross_kv_s', 0):.2f} s.",
+                f"{bb.get('per_pair_cross_kv_s', 0):.2f} s. {reuse_gain(m, bb, w['candidates_per_source'])}",
                 "",
             ]
         inside = ""
