@@ -98,7 +98,7 @@ def _candidates_table(df: pd.DataFrame, group: pd.Series, quality: str) -> Table
     columns = [c for c in ("rank", "candidate_index", "score", quality, "num_tokens") if c in df.columns]
     rows = []
     for i, row in part.iterrows():
-        marks = [m for m in ("top", "first", "oracle") if group[m] == i]
+        marks = [m for m in ("top", "first", "oracle") if pd.notna(group[m]) and int(group[m]) == i]
         rows.append(
             [*[Num(scalar(row[c]), f"row:{i}:{c}") for c in columns], ", ".join(marks), row.get("candidate")]
         )
@@ -134,8 +134,11 @@ def rerank_groups(df: pd.DataFrame, quality: str | None) -> list[Block]:
     blocks.append(Heading("Every group", level=3))
     rows = []
     for _, g in groups.head(GROUPS_LISTED).iterrows():
+        picked = {
+            m: int(g[m]) for m in ("top", "first", "oracle") if pd.notna(g[m])
+        }  # a group may lack a top
         cells = [
-            Num(scalar(df.at[g[m], quality]), f"row:{g[m]}:{quality}") if g[m] is not None else None
+            Num(scalar(df.at[picked[m], quality]), f"row:{picked[m]}:{quality}") if m in picked else None
             for m in ("top", "first", "oracle")
         ]
         rows.append(

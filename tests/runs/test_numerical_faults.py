@@ -275,7 +275,7 @@ def test_cli_saved_model_with_nan_flags_rows_and_counts_them(t5_dir, data_file, 
     clean_summary = json.loads((tmp_path / "clean" / "summary.json").read_text())
     assert clean_summary["rows_nonfinite"] == 0 and clean_summary["rows_with_error"] == 1
     report = (tmp_path / "faulty" / "report.md").read_text(encoding="utf-8")
-    assert f"### error: {sum(long) + 1} row(s)" in report  # the flagged rows and the empty source
+    assert f"### error\n\n{sum(long) + 1} row(s)." in report  # the flagged rows and the empty source
     for row_id in df.loc[nonfinite, "id"]:
         assert f"| {row_id} | non-finite" in report
     assert f"| rows_nonfinite | {sum(long)} |" in report
