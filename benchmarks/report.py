@@ -251,6 +251,29 @@ def _memory_section(d: dict) -> tuple[list[str], tuple]:
     return lines, targets
 
 
+def _profile_kinds(r: dict) -> dict[str, tuple[float, float]]:
+    """(ms, bound ms) per kind of work of one thread count's replica: weight products, attention kernels,
+    statistics pass, small operations (norms, residuals, cache writes, embedding: no bound). Attention does
+    2 FLOPs per 4-byte key/value element read (q.k and p.v), so its FLOPs are its cache bytes / 2."""
+    laps, roof = r["replica_ms"], r["roofline"]
+    bw, gf, pieces = roof["read GB/s"] * 1e6, roof["GFLOP/s"] * 1e6, roof["pieces"]
+    kv = sum(pieces[k]["cache bytes"] for k in ("self-attention", "cross-attention"))
+    product_flops = roof["step"]["flops"] - kv / 2
+    ms = {
+        "weight products (incl. the output layer)": sum(v for k, v in laps.items() if "product" in k),
+        "attention kernels (key/value caches)": sum(v for k, v in laps.items() if "attention kernel" in k),
+        "statistics pass": laps["statistics pass"],
+    }
+    ms["small operations (norms, residuals, cache writes, embedding)"] = sum(laps.values()) - sum(ms.values())
+    bounds = [
+        max(roof["step"]["weight bytes"] / bw, product_flops / gf),
+        max(kv / bw, kv / 2 / gf),
+        pieces["statistics pass"]["bound ms"],
+        0.0,
+    ]
+    return {k: (v, b) for (k, v), b in zip(ms.items(), bounds, strict=True)}
+
+
 def _profile_section(d: dict) -> tuple[list[str], tuple]:
     """Where a decode step's time goes, against this machine's roofline (``profile.json``)."""
     w, by, m = d["workload"], d["by_threads"], d["machine"]
@@ -307,6 +330,23 @@ def _profile_section(d: dict) -> tuple[list[str], tuple]:
         "load average at the rounds' starts (1 min)",
         lambda r: ", ".join(f"{x['load_average'][0]:.1f}" for x in r["rounds"]),
     )
+    table = d["machine_measurements"]
+
+    def table_bound(n: str) -> float:  # the same bound from the rates of the machine table (after the rounds)
+        rates = (
+            table[n]["bandwidth"]["step-sized"]["best read GB/s"],
+            table[n]["matmul"]["square 2048^3"]["GFLOP/s"],
+        )
+        return max(step["bytes"] / rates[0] / 1e6, step["flops"] / rates[1] / 1e6)
+
+    lines.append(
+        "| bound ms (max) from the machine table's rates (after the rounds) / loop step over it | "
+        + " | ".join(
+            f"{table_bound(n):.2f} / {by[n]['decode_ms']['loop step (interval between steps)'] / table_bound(n):.2f}x"
+            for n in ns
+        )
+        + " |"
+    )
     lines += [
         "",
         "Pieces (replica, ms per step, all 6 layers), each against its own bound (its bytes / read bandwidth "
@@ -345,6 +385,19 @@ def _profile_section(d: dict) -> tuple[list[str], tuple]:
             + "; ".join(f"{k} {v:.2f}" for k, v in by[n]["replica_ms"].items())
             + ".",
         ]
+    lines += ["", "The gap by kind of work (replica, ms per step; the bound of each kind as above):", ""]
+    lines += ["| kind | " + " | ".join(f"{n} thr: ms | bound | above it" for n in ns) + " |"]
+    lines += ["|---|" + "---:|---:|---:|" * len(ns)]
+    kinds = {n: _profile_kinds(by[n]) for n in ns}
+    for kind in kinds[main]:
+        lines.append(
+            f"| {kind} | "
+            + " | ".join(
+                f"{kinds[n][kind][0]:.2f} | {kinds[n][kind][1]:.2f} | {kinds[n][kind][0] - kinds[n][kind][1]:.2f}"
+                for n in ns
+            )
+            + " |"
+        )
     lines += [
         "",
         f"**This machine** (best of {w['best_of']}, measured after the rounds):",
@@ -411,8 +464,28 @@ def _profile_section(d: dict) -> tuple[list[str], tuple]:
         + ".",
         "",
     ]
+    loop = {n: by[n]["decode_ms"]["loop step (interval between steps)"] for n in ns}
+    passive = next((v for k, v in ex.items() if "PASSIVE" in k and "error" not in v), None)
+    replica = sum(by[main]["replica_by_piece_ms"].values())
+    loads = [x["load_average"][0] for x in by[main]["rounds"]]
+    lines += [
+        f"Read together: at {main} threads the real decode's best round took {loop[main]:.1f} ms per step, "
+        f"{by[main]['ratio']['loop step / bound (max)']:.1f}x the bound, under a 1-minute load of "
+        f"{min(loads):.1f}-{max(loads):.1f} at the rounds' starts (this benchmark's own threads included) on {m.get('logical_cores')} cores; the replica's "
+        f"pieces, each at its least disturbed round, add up to {replica:.1f} ms "
+        f"({replica / by[main]['roofline']['step']['bound ms (max)']:.1f}x)."
+        + (
+            f" The same decode in a subprocess with `OMP_WAIT_POLICY=PASSIVE` (what the `t5score` command sets, "
+            f"`t5score/threads.py`) took {passive['loop step (interval between steps)']:.1f} ms per step"
+            if passive
+            else ""
+        )
+        + (f", and at 1 thread {loop['1']:.1f} ms." if "1" in loop else "."),
+        "",
+    ]
     target = (
-        f"fast step at batch {w['batch']} / this machine's roofline ({main} threads)",
+        f"fast step at batch {w['batch']} / this machine's roofline ({main} threads, 1-min load "
+        f"{min(loads):.1f}-{max(loads):.1f})",
         by[main]["ratio"]["loop step / bound (max)"],
         "<= 1.3x",
         None,
