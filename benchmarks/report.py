@@ -573,6 +573,13 @@ def render(folder: Path, command: str) -> str:
         lines, t = _profile_section(profile)
         body += lines
         targets.append(t)
+    inflight = _load(folder, "inflight")
+    if inflight:
+        from bench_inflight import section as inflight_section
+        from bench_inflight import targets as inflight_targets
+
+        body += inflight_section(inflight)
+        targets += inflight_targets(inflight)
     report_page = _load(folder, "report")
     if report_page:
         from bench_report import section as report_section
