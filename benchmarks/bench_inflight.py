@@ -7,8 +7,8 @@ top-5 of the raw logits) for every row:
   ``max_new_tokens`` 64 (its own EOS: most rows end early, some loop to the limit);
 * ``spread``: a random model of t5-small's shape (``initializer_factor`` 2.5: rows keep changing instead of
   locking onto one token) whose EOS row of the output layer is scaled (x4.5, tied with the embedding), so
-  rows end at their own EOS between ~1 and 128 tokens and ~1 in 6 runs to the limit (128); sources of 32-256
-  random tokens ending with EOS.
+  rows end at their own EOS after 1 to 128 tokens (median ~19) and about a quarter run to the limit (128);
+  128 rows, sources of 32-256 random tokens ending with EOS.
 
 Contenders, round-robin with the order rotated each repetition (median): in-flight (``inflight_decode``, 16
 slots, all rows at once, longest source first), the same in-flight in 64-row batches (``t5score predict``'s
@@ -17,8 +17,8 @@ default ``--data.batch_size``), static batches of 16 (``greedy_decode``), static
 of each step's logits, CTranslate2 ``translate_batch(max_batch_size=16, return_logits_vocab=True)`` +
 ``token_stats``. Every row's tokens are compared with static batching's.
 
-    python benchmarks/bench_inflight.py --out reports/bench/inflight.json          # ~8 min on 2 idle cores
-    python benchmarks/bench_inflight.py --quick --out /tmp/inflight-quick.json     # smoke run
+    python benchmarks/bench_inflight.py --out reports/bench/inflight.json          # ~13 min on 2 cores at load ~1.5
+    python benchmarks/bench_inflight.py --quick --out /tmp/inflight-quick.json     # smoke run, ~4 min
 """
 
 from __future__ import annotations
@@ -506,7 +506,8 @@ def section(d: dict) -> list[str]:
                 )
                 more = len(a["mismatches"]) - 8
                 lines.append(
-                    f"- {name}: {len(a['mismatches'])} rows differ from static's: {shown}"
+                    f"- {name}: {len(a['mismatches'])} row{'s' * (len(a['mismatches']) > 1)} differ"
+                    + f"{'s' * (len(a['mismatches']) == 1)} from static's: {shown}"
                     + (f"; {more} more" if more > 0 else "")
                 )
         diag = w.get("diagnostics") or {}
