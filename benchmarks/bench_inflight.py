@@ -84,6 +84,7 @@ class Workload:
     ct2_source: list[list[str]]  # the same sources as tokens for CTranslate2
     ct2_ids: object  # token strings -> id
     hf_dir: Path | None  # a saved copy of the model, for the CTranslate2 converter
+    tmp: Path  # scratch folder (the CTranslate2 model), removed at the end
     slots: int = 16
     setup: dict = field(default_factory=dict)
 
@@ -118,6 +119,7 @@ def shipped_workload(rows: int, tmp: Path) -> Workload:
         ct2,
         tok.convert_tokens_to_ids,
         Path(model.name_or_path),
+        tmp,
     )
 
 
@@ -154,6 +156,7 @@ def spread_workload(rows: int, steps: int, eos_scale: float, factor: float, tmp:
         ct2,
         to_ids,
         tmp / "spread-hf",
+        tmp,
     )
 
 
@@ -242,7 +245,7 @@ class Contenders:
         try:
             if not (self.w.hf_dir / "config.json").exists():
                 save_model_dir(self.w.model, self.w.hf_dir)
-            out = self.w.hf_dir.parent / f"{self.w.name}-ct2"
+            out = self.w.tmp / f"{self.w.name}-ct2"
             ctranslate2.converters.TransformersConverter(str(self.w.hf_dir)).convert(str(out), force=True)
             self.translator = ctranslate2.Translator(
                 str(out), device="cpu", compute_type="float32", inter_threads=1, intra_threads=self.threads
