@@ -20,7 +20,20 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PARTS = ("decode", "scoring", "memory", "int8", "beam", "decode-1thread", "decode-ct2mkl", "busy", "report", "scorers", "profile")
+PARTS = (
+    "decode",
+    "scoring",
+    "memory",
+    "int8",
+    "beam",
+    "decode-1thread",
+    "decode-ct2mkl",
+    "busy",
+    "report",
+    "scorers",
+    "profile",
+    "inflight",
+)
 EXTRA = {  # further decode runs: one thread (no spin-waiting on a shared machine), CTranslate2 with MKL forced
     "decode-1thread": ["--threads", "1", "--skip", "compile", "naive", "levers"],
     "decode-ct2mkl": ["--ct2-mkl", "--skip", "compile", "naive", "levers", "int8", "full", "engine=hf"],
@@ -46,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             "decode-ct2mkl",
             "scorers",
             "profile",
+            "inflight",
         ):  # memory and int8 effects do not depend on threads
             cmd += ["--threads", str(args.threads)]
         if part.startswith("decode"):

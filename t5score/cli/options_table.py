@@ -94,7 +94,7 @@ OPTIONS = {
         ('data.id_column', 'str | null', None),
         ('data.prefix', 'str', ''),
         ('data.max_source_length', 'int | null', None),
-        ('data.batch_size', 'int', 64),
+        ('data.batch_size', 'int', 128),
         ('data.sort_by_length', 'bool', True),
         ('data.num_workers', 'int', 0),
     ),

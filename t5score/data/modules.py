@@ -106,7 +106,7 @@ class TextDataModule(PlannedDataModule):
         id_column: str | None = None,
         prefix: str = "",
         max_source_length: int | None = None,
-        batch_size: int = 64,
+        batch_size: int = 128,
         sort_by_length: bool = True,
         num_workers: int = 0,
     ):

@@ -38,6 +38,27 @@ def supports_inflight(model: torch.nn.Module, options: DecodeOptions, sampled: b
     return greedy and not options.compile and uses_t5_kernels(model, options.engine)
 
 
+def encode_in_parts(
+    model: torch.nn.Module, input_ids: torch.Tensor, mask: torch.Tensor, part: int
+) -> torch.Tensor:
+    """The encoder's output ``[B, S, D]`` of ``input_ids`` run ``part`` rows at a time, each part cut to its
+    own longest source (zeros after it, where the mask is 0): rows sorted longest first waste no encoder
+    work on the padding of the batch's longest source."""
+    encoder = model.get_encoder()
+    lengths = mask.sum(dim=1).tolist()
+    out = None
+    for start in range(0, input_ids.shape[0], part):
+        rows = slice(start, start + part)
+        width = int(max(lengths[rows], default=0)) or 1
+        hidden = encoder(
+            input_ids=input_ids[rows, :width], attention_mask=mask[rows, :width]
+        ).last_hidden_state
+        if out is None:
+            out = hidden.new_zeros(input_ids.shape[0], input_ids.shape[1], hidden.shape[-1])
+        out[rows, :width] = hidden
+    return out
+
+
 def _by_position(pos: list[int]) -> dict[int, list[int]]:
     groups: dict[int, list[int]] = defaultdict(list)
     for slot, p in enumerate(pos):
@@ -75,9 +96,8 @@ def inflight_decode(
     if batch == 0:
         return out.finish(0, eos_ids)
     if encoder_hidden is None:
-        encoder_hidden = model.get_encoder()(
-            input_ids=input_ids, attention_mask=attention_mask
-        ).last_hidden_state
+        encoder_hidden = encode_in_parts(model, input_ids, attention_mask, slots)  # [B, S, D]
+    lengths = attention_mask.sum(dim=1).tolist()  # each source's length: the cross-attention width in use
     start = gen_cfg.decoder_start_token_id
     seqs = None  # [B, T+1] each row's decoder input ids, for the processors
     if processors is not None:
@@ -96,7 +116,8 @@ def inflight_decode(
     while slot_row:
         rows = torch.tensor(slot_row, device=device)  # [N]
         at = torch.tensor(pos, device=device)  # [N]
-        logits = cache.step(ids, at, max(pos) + 1)  # [N, V]
+        width = int(max(lengths[r] for r in slot_row)) or 1
+        logits = cache.step(ids, at, max(pos) + 1, width)  # [N, V]
         groups = _by_position(pos) if processors is not None or logits_sink is not None else {}
         processed = None
         if processors is None:

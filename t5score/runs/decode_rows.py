@@ -14,7 +14,7 @@ import torch
 
 from t5score.engine.decode import greedy_decode
 from t5score.engine.engines import uses_t5_kernels
-from t5score.engine.inflight import inflight_decode, supports_inflight
+from t5score.engine.inflight import encode_in_parts, inflight_decode, supports_inflight
 from t5score.engine.logits_store import BatchLogitsWriter
 from t5score.engine.modeling import vocab_size
 from t5score.engine.options import DecodeOptions
@@ -194,7 +194,10 @@ def decode_rows(
         input_ids, mask, truncated = tokenize_sources(
             tokenizer, [r.source for r in rows_part], max_source_length, device
         )
-        hidden = model.get_encoder()(input_ids=input_ids, attention_mask=mask).last_hidden_state  # [G, S, D]
+        if inflight:  # the encoder in parts of `slots` rows, each cut to its own longest source
+            hidden = encode_in_parts(model, input_ids, mask, options.slots)  # [G, S, D]
+        else:
+            hidden = model.get_encoder()(input_ids=input_ids, attention_mask=mask).last_hidden_state
         decode = _beam_records if options.num_beams > 1 else _sampled_records
         chunk = Chunk(batch_index, part, inflight)
         decoded = decode(

@@ -132,3 +132,17 @@ def test_models_and_options_without_inflight_say_so() -> None:
     assert not supports_inflight(t5, DecodeOptions(), sampled=True)
     with pytest.raises(ValueError, match="slots must be >= 1"):
         inflight_decode(t5, *_inputs(t5.config.vocab_size), slots=0)
+
+
+def test_the_encoder_in_parts_equals_the_encoder_on_the_whole_batch() -> None:
+    """Each part cut to its own longest source: the real positions are the whole batch's, the rest 0."""
+    from t5score.engine.inflight import encode_in_parts
+
+    model = make_family("t5")[0]
+    input_ids, mask = _inputs(model.config.vocab_size)
+    with torch.inference_mode():
+        whole = model.get_encoder()(input_ids=input_ids, attention_mask=mask).last_hidden_state
+        parts = encode_in_parts(model, input_ids, mask, part=4)
+    real = mask.bool()
+    torch.testing.assert_close(parts[real], whole[real], rtol=1e-5, atol=1e-5)
+    assert not parts[~real].any()

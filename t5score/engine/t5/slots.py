@@ -67,9 +67,12 @@ class T5Slots:
             cache[:] = [c.index_select(0, keep) for c in cache]
         self.cross_bias = self.cross_bias.index_select(0, keep)
 
-    def step(self, ids: torch.Tensor, pos: torch.Tensor, length: int) -> torch.Tensor:
+    def step(
+        self, ids: torch.Tensor, pos: torch.Tensor, length: int, width: int | None = None
+    ) -> torch.Tensor:
         """Logits ``[N, V]`` of the tokens ``ids`` (``[N]``) at positions ``pos`` (``[N]``); ``length`` =
-        ``max(pos) + 1``, the cache positions any slot attends to."""
+        ``max(pos) + 1``, the cache positions any slot attends to; ``width``: the longest source among the
+        slots (source positions after it are masked in every slot, so they are left out)."""
         if length > self.max_steps:
             raise RuntimeError(f"decoder cache holds {self.max_steps} steps")
         rows = torch.arange(len(ids), device=ids.device)
@@ -82,6 +85,11 @@ class T5Slots:
             return self.self_k[i][:, :, :length], self.self_v[i][:, :, :length]  # [N, H, L, dk]
 
         hidden = self.p["embed"](ids[:, None])  # [N, 1, D]
-        cross = (self.cross_k, self.cross_v, self.cross_bias)
+        w = width or self.cross_bias.shape[-1]
+        cross = (
+            [k[:, :, :w] for k in self.cross_k],
+            [v[:, :, :w] for v in self.cross_v],
+            self.cross_bias[..., :w],
+        )
         hidden = decoder_layers(self.p, hidden, bias, cross, cached)
         return output_logits(self.p, hidden[:, 0])  # [N, V]
