@@ -11,8 +11,8 @@ top-5 of the raw logits) for every row:
   128 rows, sources of 32-256 random tokens ending with EOS.
 
 Contenders, round-robin with the order rotated each repetition (median): in-flight (``inflight_decode``, 16
-slots, all rows at once, longest source first), the same in-flight in 64-row batches (``t5score predict``'s
-default ``--data.batch_size``), static batches of 16 (``greedy_decode``), static + ``drop_finished``, HF
+slots, all rows at once, longest source first), the same in-flight in 64-row batches (``t5score predict`` decodes data batches
+of 128 rows by default), static batches of 16 (``greedy_decode``), static + ``drop_finished``, HF
 ``generate(output_logits=True, return_dict_in_generate=True)`` on the same batches of 16 + ``token_stats``
 of each step's logits, CTranslate2 ``translate_batch(max_batch_size=16, return_logits_vocab=True)`` +
 ``token_stats``. Every row's tokens are compared with static batching's.
@@ -53,7 +53,7 @@ from t5score.engine.stats import token_stats  # noqa: E402
 
 DATA = ROOT / "t5score" / "assets" / "data" / "code_summary_test.jsonl"
 INFLIGHT = "in-flight, 16 slots"
-INFLIGHT_64 = "in-flight, 16 slots, in 64-row batches (predict's default batch_size)"
+INFLIGHT_64 = "in-flight, 16 slots, in 64-row batches"
 STATIC = "static batches of 16"
 DROP = "static batches of 16, drop_finished"
 GENERATE = "HF generate + token_stats, batches of 16"
