@@ -87,9 +87,12 @@ def _example(ex: Example) -> str:
         for column, text in ex.texts
     )
     ident = escape(ex.key.split(" ")[0])
-    cls = "example" if ex.columns == 1 else f'example side-by-side" style="--columns:{ex.columns}'
+    # several runs' sequences side by side: a grid of ex.columns columns (report.css)
+    cls, style = (
+        ("example side-by-side", f' style="--columns:{ex.columns}"') if ex.columns > 1 else ("example", "")
+    )
     return (
-        f'<article class="{cls}" id="row-{ex.row}" data-id="{ident}" data-key="{escape(ex.key)}">'
+        f'<article class="{cls}"{style} id="row-{ex.row}" data-id="{ident}" data-key="{escape(ex.key)}">'
         f'<h3>{escape(ex.key)}</h3><p class="tags">{escape(" · ".join(ex.tags))}</p>'
         f'<p class="numbers">{numbers}</p><div class="seqs">{seqs}</div>{texts}</article>'
     )
