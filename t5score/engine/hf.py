@@ -16,7 +16,15 @@ so the scoring loop does not care which runs:
 * ``head(rows)`` turns rows into logits ``[M, V]``; the caller passes only the real (label-mask) positions,
   in chunks (``vocab_size`` sizes them), so padding never reaches the output layer.
 
-Here the context is the encoder states themselves and ``positions`` already returns logits.
+Here the context is the encoder states with, for the classes :mod:`t5score.engine.hf_reuse` admits (BART,
+mBART, Marian, Pegasus, M2M100/NLLB, Blenderbot, LED, ... and the T5 relatives), every decoder layer's
+cross-attention keys/values, projected once per distinct source by one decoder step of the model's own
+forward; ``select`` index-selects them to the pairs and ``positions`` hands them to the model's forward as
+the cross half of an ``EncoderDecoderCache`` (``is_updated`` set), so they are not projected per pair. For
+the BART family ``positions`` returns the decoder states and ``head`` is the model's own output layer
+(``lm_head`` plus ``final_logits_bias``), run on the real positions only; for the others (and every class
+not admitted, on the plain forward with encoder states index-expanded to pairs) ``positions`` returns the
+forward's logits and ``head`` passes them through. Both give the numbers of the model's own forward.
 
 Two families need more than the plain batched forward to give the numbers of their own forward on each
 pair alone: FSMT builds its causal (and target padding) mask only when it is given ``input_ids`` with
@@ -32,6 +40,9 @@ from dataclasses import dataclass
 import torch
 from transformers import DynamicCache, EncoderDecoderCache
 from transformers.modeling_outputs import BaseModelOutput
+
+import t5score.engine.hf_reuse as reuse
+from t5score.engine.modeling import special_tokens, vocab_size
 
 # model types whose decoder output at a position depends on the target's padded length
 LENGTH_DEPENDENT = frozenset({"prophetnet"})
@@ -53,7 +64,15 @@ def encoder_output(model: torch.nn.Module, hidden: torch.Tensor) -> EncoderOutpu
     return EncoderOutput(last_hidden_state=hidden)
 
 
-HFContext = tuple[torch.Tensor, torch.Tensor]  # encoder states [B, S, D], mask [B, S]
+@dataclass
+class HFContext:
+    """What :class:`HFForcedDecoder`'s decoder attends to: encoder states, mask, cross-attention keys/values."""
+
+    hidden: torch.Tensor  # [B, S, D]
+    mask: torch.Tensor  # [B, S]
+    cross: DynamicCache | None = (
+        None  # each decoder layer's keys/values [B, H, S, d]; None: projected per pair
+    )
 
 
 class HFStepper:
@@ -85,35 +104,51 @@ class HFStepper:
 
 
 class HFForcedDecoder:
-    """The model's own forward (encoder states index-expanded to pairs); works for any seq2seq model."""
+    """The model's own forward, teacher-forced over whole targets; works for any seq2seq model.
+
+    Where :mod:`t5score.engine.hf_reuse` admits the class, each distinct source's cross-attention
+    keys/values are computed once (``context``) and index-selected to its pairs (``select``), and the
+    output layer runs on the real positions only (``head``); otherwise the encoder states are
+    index-expanded to the pairs and ``positions`` returns the forward's logits."""
 
     def __init__(self, model: torch.nn.Module):
         self.model = model
-        head = model.get_output_embeddings()  # sizes the output chunks (FSMT: its target vocabulary)
-        self.vocab_size = head.weight.shape[0] if head is not None else model.config.vocab_size
+        self.vocab_size = vocab_size(model)  # sizes the output chunks (FSMT: its target vocabulary; int8 too)
         model_type = getattr(model.config, "model_type", None)
         self.equal_lengths = model_type in LENGTH_DEPENDENT  # batch only targets of one length
         self.causal_from_input_ids = model_type in CAUSAL_FROM_INPUT_IDS
+        self.reuse_cross = reuse.reuses_cross(model)
+        self.own_head = reuse.output_head(model) if self.reuse_cross else None
+        self.start = special_tokens(model).decoder_start_token_id
 
     def context(self, hidden: torch.Tensor, mask: torch.Tensor) -> HFContext:
-        return hidden, mask
+        """Encoder states ``[B, S, D]`` and mask ``[B, S]``, with their cross-attention keys/values."""
+        if not self.reuse_cross:
+            return HFContext(hidden, mask)
+        cross = reuse.cross_keys_values(self.model, encoder_output(self.model, hidden), mask, self.start)
+        return HFContext(hidden, mask, cross)
 
     def select(self, ctx: HFContext, index: torch.Tensor, width: int) -> HFContext:
-        hidden, mask = ctx
-        return hidden[:, :width].index_select(0, index), mask[:, :width].index_select(0, index)
+        hidden, mask = (x[:, :width].index_select(0, index) for x in (ctx.hidden, ctx.mask))
+        cross = reuse.select_cross(ctx.cross, index, width) if ctx.cross is not None else None
+        return HFContext(hidden, mask, cross)
 
     def positions(self, ctx: HFContext, decoder_input_ids: torch.Tensor) -> torch.Tensor:
-        """Logits ``[N * T, V]`` of every decoder position."""
-        hidden, mask = ctx
+        """Decoder states ``[N * T, D]`` of every position where :meth:`head` applies the output layer,
+        else logits ``[N * T, V]``."""
         extra = {"input_ids": decoder_input_ids} if self.causal_from_input_ids else {}  # (masks only)
-        out = self.model(
-            encoder_outputs=encoder_output(self.model, hidden),
-            attention_mask=mask,
+        extra["use_cache"] = ctx.cross is not None
+        if ctx.cross is not None:  # the model's attention layers reuse these keys/values
+            extra["cache"] = reuse.cross_cache(ctx.cross)
+        forward = self.model.base_model if self.own_head is not None else self.model
+        out = forward(
+            encoder_outputs=encoder_output(self.model, ctx.hidden),
+            attention_mask=ctx.mask,
             decoder_input_ids=decoder_input_ids,
-            use_cache=False,
             **extra,
         )
-        return out.logits.flatten(0, 1)
+        rows = out.logits if self.own_head is None else out.last_hidden_state
+        return rows.flatten(0, 1)
 
     def head(self, rows: torch.Tensor) -> torch.Tensor:
-        return rows
+        return rows if self.own_head is None else self.own_head(rows)
