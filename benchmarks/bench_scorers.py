@@ -9,7 +9,8 @@ T5, 4 (32 pairs) on BART by default (a full run: ~5 minutes on 2 quiet cores, tw
 Every contender takes the texts and returns one number per pair (tokenization included in its time):
 
 * ``t5score``: ``t5score.engine.forced.score_pairs`` (each distinct source encoded once, its candidates
-  batched against it; the fast T5 decoder for T5, the model's own forward for BART), ``mean_logprob`` =
+  batched against it; the fast T5 decoder for T5, the model's own forward for BART, with each source's
+  cross-attention keys/values projected once and the output layer on real positions only), ``mean_logprob`` =
   BARTScore's number; and with ``include_eos=False, strip_bos=True``, ``sum_logprob`` = lm-eval's number.
 * ``BARTScorer``: neulab/BARTScore ``bart_score.py`` ``BARTScorer.score`` (its loop re-implemented as in
   tests/scoring/test_peer_conventions.py): per batch of pairs in input order, tokenize both sides, run
@@ -30,6 +31,7 @@ OpenMP's wait policy is ``PASSIVE`` unless the caller sets one (as the ``t5score
 
     python benchmarks/bench_scorers.py --out reports/bench/scorers.json   # ~5 min on 2 quiet cores
     python benchmarks/bench_scorers.py --quick --out /tmp/scorers.json    # smoke run, 1-2 min
+    python benchmarks/bench_scorers.py --models bart --merge --out reports/bench/scorers.json  # one part again
 
 Benchmarks, not tests: nothing here asserts a timing.
 """
@@ -50,6 +52,7 @@ if __name__ == "__main__" and not any(v in os.environ for v in WAIT_VARIABLES):
 
 import torch  # noqa: E402
 from common import T5_SMALL, machine, median, versions, write_json  # noqa: E402
+from scorers_parts import count_cross_k_rows, inside_text, kv_once_per_source, merge, part_note  # noqa: E402
 
 BART_BASE = dict(
     vocab_size=50265,
@@ -256,9 +259,10 @@ def finish(spent: dict, total: float, rest: str, **extra) -> dict:
 
 def breakdown(model, tok, w: dict) -> dict:
     """One t5score ``score_pairs`` call with its phases timed (wrappers and encoder hooks; not in the medians).
-    On the model's own forward (BART) the decoder forward includes the output layer on every position;
-    ``lm_head_s`` is the output layer's time wherever it ran and ``per_pair_cross_kv_s`` the time of the
-    decoder's own cross-attention key/value projections, run per pair (both within the phases above)."""
+    On the model's own forward (BART) ``lm_head_s`` is the output layer's time wherever it ran and
+    ``per_pair_cross_kv_s`` the time of the decoder's own cross-attention key/value projections, wherever they
+    ran (both within the phases above: per pair in the decoder forward, or once per source in the keys/values
+    phase); ``cross_kv_rows`` the rows of each call of the first layer's key projection."""
     import t5score.engine.forced as forced
 
     spent: dict[str, float] = {}
@@ -288,6 +292,8 @@ def breakdown(model, tok, w: dict) -> dict:
     inner: dict[str, float] = {}
     hooks = hook_times({"encoder": model.get_encoder()}, spent, work)
     hooks += hook_times({"lm_head": model.get_output_embeddings(), **cross_kv_modules(model)}, inner)
+    kv_rows: list[int] = []
+    hooks += count_cross_k_rows(model, kv_rows)
     forced.forced_decoder, forced.plan_work = decoder, timed("tokenize + plan", real_plan)
     forced.token_stats = timed("token_stats (log-softmax, entropy, top-1)", real_stats)
     try:
@@ -300,7 +306,9 @@ def breakdown(model, tok, w: dict) -> dict:
             h.remove()
     head, kv = round(inner.get("lm_head", 0.0), 4), summed(inner, "cross K/V")
     rest = "rest (Python, batching, lists)"
-    return finish(spent, total, rest, work=work, lm_head_s=head, per_pair_cross_kv_s=kv)
+    return finish(
+        spent, total, rest, work=work, lm_head_s=head, per_pair_cross_kv_s=kv, cross_kv_rows=kv_rows
+    )
 
 
 def baseline_breakdown(model, fn, w: dict) -> dict:
@@ -447,6 +455,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", choices=("t5", "bart"), default=["t5", "bart"])
     parser.add_argument("--no-cli", action="store_true", help="skip the `t5score score` subprocess timing")
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 sources, 1 repetition, no CLI")
+    parser.add_argument("--merge", action="store_true", help="replace only these models' parts in --out")
     args = parser.parse_args(argv)
     if args.quick:
         args.reps, args.no_cli = 1, True
@@ -489,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
         "versions": versions(),
         "command": " ".join(["python", *sys.argv]),
     }
-    write_json(args.out, payload)
+    write_json(args.out, merge(args.out, payload) if args.merge else payload)
     for kind, m in models.items():
         print(f"{kind}: " + ", ".join(f"{k} {v:.2f}x" for k, v in m["ratios"].items()))
     print(f"wrote {args.out} after {payload['wall_s']:.0f}s")
@@ -498,16 +507,16 @@ def main(argv: list[str] | None = None) -> int:
 
 NAMES = {
     "t5": "t5-small-shaped T5 (fast T5 decoder)",
-    "bart": "BART-base-shaped BART (the model's own forward)",
+    "bart": "BART-base-shaped BART (the model's own forward, keys/values once per source)",
 }
 GOAL = 2.0  # issue 18: `t5score score` >= 2x BARTScorer throughput at 8 candidates per source
 
 
 def reuse_gain(m: dict, bb: dict, c: int) -> str:
     """What sharing a source's work among its ``c`` candidates alone would give, from the baseline's shares:
-    its encoder time (and, where t5score's fast T5 decoder projects them once per source, its per-pair
+    its encoder time (and, where t5score's decoder projects them once per source, its per-pair
     cross-attention keys/values) cut to 1/c, the rest as it is; and t5score's extra statistics."""
-    kv = bb.get("per_pair_cross_kv_s", 0.0) if m["engine"] == "T5ForcedDecoder" else 0.0
+    kv = bb.get("per_pair_cross_kv_s", 0.0) if kv_once_per_source(m) else 0.0
     shared = bb["phases_s"]["encoder"] + kv
     bound = bb["total_s"] / (bb["total_s"] - shared * (1 - 1 / c))
     b = m["t5score_breakdown"]
@@ -582,15 +591,10 @@ def section(d: dict) -> tuple[list[str], list[tuple]]:
                 f"{bb.get('per_pair_cross_kv_s', 0):.2f} s. {reuse_gain(m, bb, w['candidates_per_source'])}",
                 "",
             ]
-        inside = ""
-        if b.get("lm_head_s") or b.get("per_pair_cross_kv_s"):  # the model's own forward ran them
-            inside = (
-                f"; within the decoder forward, the model's output layer (on every position) "
-                f"{b.get('lm_head_s', 0):.2f} s and its cross-attention key/value projections (per pair, "
-                f"over the batch's widest source) {b.get('per_pair_cross_kv_s', 0):.2f} s"
-            )
+        inside = inside_text(m)  # where the model's own output layer and key/value projections ran
         lines += [
             "",
+            *part_note(m),
             f"Throughput ratios (pairs/s): {ratios}.",
             "",
             f"Where t5score's time goes (one instrumented `score_pairs` call, {b['total_s']:.2f} s, engine "
