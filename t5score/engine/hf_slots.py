@@ -16,7 +16,7 @@ slots live in one shared window of columns, each slot's history right-aligned in
    encoder states into a fresh cache; the shared cross-attention cache is marked as computed, so the
    model's forward reads the slots' keys/values instead of projecting the encoder states again.
 
-Which families this covers is :data:`SLOT_FAMILIES` (each checked against decoding every row alone).
+Which models this covers is :data:`SLOT_CLASSES` (each checked against decoding every row alone).
 """
 
 from __future__ import annotations
@@ -24,39 +24,43 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import transformers
 from transformers import DynamicCache, EncoderDecoderCache
 from transformers.cache_utils import DynamicLayer
 
 from t5score.engine.hf import encoder_output
 
-# model types whose decoder runs right-aligned in a shared window with the same numbers as alone (tested in
-# tests/engine/test_inflight_hf.py); left out: ProphetNet (n-gram streams depend on the target's length),
-# FSMT (builds its causal mask from input_ids only), the mixture-of-experts models (expert capacity makes a
-# row's routing depend on the other rows of the batch), T5Gemma (decoder sliding windows), LED (its decoder
-# drops the decoder attention mask on single-token steps).
-SLOT_FAMILIES = frozenset(
-    {
-        "t5",
-        "mt5",
-        "umt5",
-        "longt5",
-        "bart",
-        "mbart",
-        "plbart",
-        "marian",
-        "pegasus",
-        "pegasus_x",
-        "m2m_100",
-        "blenderbot",
-        "blenderbot-small",
-        "bigbird_pegasus",
-    }
+#: the exact transformers classes whose decoder runs right-aligned in a shared window with the same numbers as
+#: each row alone (tests/engine/test_inflight_hf.py; subclasses and remote code are not admitted: their forward
+#: may differ). Left out: ProphetNet (n-gram streams depend on the target's length), FSMT (builds its causal
+#: mask from input_ids only), the mixture-of-experts models (expert capacity makes a row's routing depend on
+#: the other rows), T5Gemma (decoder sliding windows), LED (its decoder drops the decoder attention mask on
+#: single-token steps).
+SLOT_CLASSES = (
+    "T5ForConditionalGeneration",
+    "MT5ForConditionalGeneration",
+    "UMT5ForConditionalGeneration",
+    "LongT5ForConditionalGeneration",
+    "BartForConditionalGeneration",
+    "MBartForConditionalGeneration",
+    "PLBartForConditionalGeneration",
+    "MarianMTModel",
+    "PegasusForConditionalGeneration",
+    "PegasusXForConditionalGeneration",
+    "M2M100ForConditionalGeneration",
+    "BlenderbotForConditionalGeneration",
+    "BlenderbotSmallForConditionalGeneration",
+    "BigBirdPegasusForConditionalGeneration",
+)
+#: the families of :data:`SLOT_CLASSES`, for messages
+SLOT_FAMILIES = tuple(
+    name.removesuffix("ForConditionalGeneration").removesuffix("MTModel") for name in SLOT_CLASSES
 )
 
 
 def supports_slots(model: torch.nn.Module) -> bool:
-    """True when :class:`HFSlots` decodes ``model``'s family (:data:`SLOT_FAMILIES`)."""
-    return getattr(model.config, "model_type", None) in SLOT_FAMILIES
+    """True when :class:`HFSlots` decodes ``model``: its class is one of :data:`SLOT_CLASSES`, exactly."""
+    return any(type(model) is getattr(transformers, name, None) for name in SLOT_CLASSES)
 
 
 @dataclass

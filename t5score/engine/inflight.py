@@ -15,7 +15,7 @@ Static batches run until their longest row ends, so the steps after a row's EOS 
 Each row's tokens are those of decoding it alone; its statistics too, up to float rounding (the matrix
 products run on a different set of rows). Greedy decoding, on the fast T5 engine
 (:class:`~t5score.engine.t5.slots.T5Slots`) or through the model's own forward
-(:class:`~t5score.engine.hf_slots.HFSlots`, the families of :data:`~t5score.engine.hf_slots.SLOT_FAMILIES`);
+(:class:`~t5score.engine.hf_slots.HFSlots`, the models of :data:`~t5score.engine.hf_slots.SLOT_CLASSES`);
 sampling, beam search, ``compile`` and other families decode in static batches
 (:func:`t5score.engine.decode.greedy_decode`).
 """
@@ -38,7 +38,7 @@ from t5score.engine.t5.slots import T5Slots
 def supports_inflight(model: torch.nn.Module, options: DecodeOptions, sampled: bool = False) -> bool:
     """True when :func:`inflight_decode` can decode with ``options``: greedy, one beam, without
     ``compile``, on the fast T5 engine or on a family the generic engine's slots cover
-    (:data:`t5score.engine.hf_slots.SLOT_FAMILIES`)."""
+    (:data:`t5score.engine.hf_slots.SLOT_CLASSES`)."""
     greedy = not sampled and options.num_beams == 1 and not options.num_samples
     return (
         greedy and not options.compile and (uses_t5_kernels(model, options.engine) or supports_slots(model))

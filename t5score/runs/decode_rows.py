@@ -64,7 +64,7 @@ def chunks(model, options: DecodeOptions, good: list[SourceRow]) -> list[list[So
 
 def uses_inflight(model, options: DecodeOptions) -> bool:
     """In-flight batching: ``batching`` "inflight", or "auto" where :func:`supports_inflight` (greedy; the
-    fast T5 engine or a family of :data:`t5score.engine.hf_slots.SLOT_FAMILIES`)."""
+    fast T5 engine or a model of :data:`t5score.engine.hf_slots.SLOT_CLASSES`)."""
     return options.batching != "static" and supports_inflight(model, options)
 
 
@@ -288,7 +288,7 @@ def check_for_model(model, options: DecodeOptions) -> None:
     if options.batching == "inflight" and not supports_inflight(model, options):
         raise ValueError(
             "batching='inflight' needs greedy decoding (num_beams 1, num_samples 0, no compile) of a model "
-            f"family it covers ({', '.join(sorted(SLOT_FAMILIES))}); use batching 'auto' or 'static'"
+            f"family it covers ({', '.join(SLOT_FAMILIES)}); use batching 'auto' or 'static'"
         )
     vocab = vocab_size(model)
     if options.top_k > vocab:

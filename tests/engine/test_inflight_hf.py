@@ -1,6 +1,6 @@
 """In-flight batching through the model's own forward (:class:`t5score.engine.hf_slots.HFSlots`).
 
-Every family of :data:`~t5score.engine.hf_slots.SLOT_FAMILIES` decodes rows of mixed source lengths through
+Every model class of :data:`~t5score.engine.hf_slots.SLOT_CLASSES` decodes rows of mixed source lengths through
 fewer slots than rows (slots refilled, the tail compacted) with its checkpoint-like generation config
 (BART's n-gram blocking and minimum length, Marian's bad words, ...): each row equals ``greedy_decode`` of
 that row alone (tokens exact, statistics within float32 rounding) and Hugging Face ``generate`` (tokens).
@@ -11,20 +11,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from t5score.engine.hf_slots import SLOT_FAMILIES, decoder_probe
+from t5score.engine.hf_slots import SLOT_CLASSES, decoder_probe, supports_slots
 from t5score.engine.inflight import inflight_decode, supports_inflight
 from t5score.engine.options import DecodeOptions
 from tests.engine.test_inflight import FIELDS, LENGTHS, STEPS, _alone, _inputs
-from tests.helpers.families import FAMILIES, make_family
+from tests.helpers.families import FAMILIES, MISSING, make_family
 
-# tests/helpers/families.py names -> model type
-FAMILY_OF = {
-    "longt5-local": "longt5",
-    "m2m100": "m2m_100",
-    "nllb": "m2m_100",
-    "blenderbot_small": "blenderbot-small",
-}
-SLOTTED = sorted(f for f in FAMILIES if FAMILY_OF.get(f, f) in SLOT_FAMILIES and f != "flan-t5")
+SLOTTED = sorted(
+    f for f in FAMILIES if f not in MISSING and f != "flan-t5" and supports_slots(make_family(f)[0])
+)
 # the tiny random UMT5 and LongT5: a static batch of these rows already differs from each row alone by
 # 1.1e-4 and 5.3e-5 (relative, float32); in-flight by the same
 RTOL = {"umt5": 2e-4, "longt5-local": 1e-4}
@@ -144,3 +139,12 @@ def test_the_probe_finds_each_layers_cross_attention_and_the_position_rows() -> 
     assert probe.cross_attention == {
         i: block.layer[1].EncDecAttention for i, block in enumerate(t5.decoder.block)
     }
+
+
+def test_only_the_exact_classes_take_slots() -> None:
+    """A subclass (or remote code) may change the forward: it decodes in static batches."""
+    bart = make_family("bart")[0]
+    assert supports_slots(bart) and len(SLOTTED) == len(SLOT_CLASSES) + 2  # + LongT5 tglobal and NLLB
+    subclass = type("MyBart", (type(bart),), {})
+    bart.__class__ = subclass
+    assert not supports_slots(bart)
