@@ -44,6 +44,7 @@ from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 from common import ROOT, T5_SMALL, machine, median, save_model_dir, versions, write_json  # noqa: E402
+from inflight_bart import bart_workload  # noqa: E402
 
 from t5score.engine.decode import greedy_decode  # noqa: E402
 from t5score.engine.inflight import inflight_decode  # noqa: E402
@@ -356,7 +357,7 @@ def table(c: Contenders) -> dict:
 def run_workload(w: Workload, args) -> dict:
     c = Contenders(w, args.threads)
     skipped = {}
-    reason = c.ct2_setup() if "ct2" not in args.skip else "--skip ct2"
+    reason = "--skip ct2" if "ct2" in args.skip else c.ct2_setup() if w.hf_dir else "not run on this workload"
     if reason is not None:
         skipped[CT2] = reason
     for name in table(c):
@@ -431,6 +432,8 @@ def targets(d: dict) -> list[tuple]:
     """(name, measured, goal, minimum) rows for the targets table of ``reports/benchmarks.md``."""
     out = []
     for key, label in (("spread", "spread-length workload"), ("shipped", "shipped model on its test split")):
+        if key not in d["workloads"]:
+            continue
         r = d["workloads"].get(key, {}).get("ratios_rows_per_s", {})
         out.append(
             (f"in-flight vs static batching, rows/s ({label})", r.get("in-flight / static"), ">= 1.5x", 1.5)
@@ -536,10 +539,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="smoke run: 48 + 32 rows, one repetition")
-    parser.add_argument("--only", nargs="+", choices=["shipped", "spread"], default=["shipped", "spread"])
+    parser.add_argument("--only", nargs="+", choices=["shipped", "spread", "bart"], default=["shipped", "spread"])
     parser.add_argument("--shipped-rows", type=int, default=300)
     parser.add_argument("--spread-rows", type=int, default=128)
     parser.add_argument("--spread-steps", type=int, default=128)
+    parser.add_argument("--bart-rows", type=int, default=96)
+    parser.add_argument("--bart-decay", type=float, default=1.07, help="exponential_decay_length_penalty")
     parser.add_argument("--eos-scale", type=float, default=4.5, help="the spread model's EOS row x this")
     parser.add_argument(
         "--init-factor", type=float, default=2.5, help="the spread model's initializer_factor"
@@ -549,7 +554,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.quick:
-        args.shipped_rows, args.spread_rows, args.reps = 48, 32, 1
+        args.shipped_rows, args.spread_rows, args.bart_rows, args.reps = 48, 32, 24, 1
     torch.set_num_threads(args.threads)
     at_start = machine()
     tmp = Path(tempfile.mkdtemp(prefix="t5score-inflight-"))
@@ -559,6 +564,8 @@ def main(argv: list[str] | None = None) -> int:
             start = time.perf_counter()
             if name == "shipped":
                 w = shipped_workload(args.shipped_rows, tmp)
+            elif name == "bart":
+                w = bart_workload(args.bart_rows, args.spread_steps, args.bart_decay, tmp)
             else:
                 w = spread_workload(
                     args.spread_rows, args.spread_steps, args.eos_scale, args.init_factor, tmp
