@@ -121,7 +121,8 @@ class HFSlots:
         hidden_size: int,
     ):
         self.model, self.max_steps = model, max_steps
-        self.probe = decoder_probe(model, max_steps, start, hidden_size, device)
+        positions = getattr(model.config, "max_position_embeddings", None) or max_steps  # the probe's length
+        self.probe = decoder_probe(model, min(max_steps, positions), start, hidden_size, device)
         self.enc = torch.zeros(slots, source_length, hidden_size, dtype=dtype, device=device)  # [N, S, D]
         self.enc_mask = torch.zeros(slots, source_length, dtype=torch.long, device=device)  # [N, S]
         self.cross_k: list[torch.Tensor] = []  # per layer [N, H, S, dk], allocated at the first admit
@@ -195,6 +196,11 @@ class HFSlots:
         w = width or self.enc.shape[1]
         hook = None
         if self.probe.positions is not None:  # each slot's own position embedding, not the window's
+            if length > len(self.probe.positions):
+                raise ValueError(
+                    f"decoder position {length - 1} is beyond the model's {len(self.probe.positions)} "
+                    "position embeddings (max_position_embeddings); lower max_new_tokens"
+                )
             rows = self.probe.positions.index_select(0, pos)[:, None, :]  # [N, 1, D]
             embed = self.model.get_decoder().embed_positions
             hook = embed.register_forward_hook(lambda module, args, out: rows.to(out.dtype))

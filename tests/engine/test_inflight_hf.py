@@ -148,3 +148,14 @@ def test_only_the_exact_classes_take_slots() -> None:
     subclass = type("MyBart", (type(bart),), {})
     bart.__class__ = subclass
     assert not supports_slots(bart)
+
+
+@pytest.mark.filterwarnings("ignore:generation config")
+def test_a_limit_beyond_the_position_embeddings_is_one_clear_error() -> None:
+    """The tiny BART has 64 positions: the probe stops there, and a row that would need position 64 gets
+    a ValueError naming the limit (static decoding would fail in the embedding lookup)."""
+    model = make_family("bart")[0]
+    model.generation_config.min_length = 80  # no row ends before the limit
+    input_ids, mask = _family_inputs(model)
+    with pytest.raises(ValueError, match="beyond the model's 64 position embeddings"):
+        inflight_decode(model, input_ids, mask, DecodeOptions(max_new_tokens=70, engine="hf"), slots=4)
