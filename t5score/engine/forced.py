@@ -23,17 +23,24 @@ Which tokens are scored:
   ``include_bos``.
 
 Speed: sources are taken in windows (by length) of at most ``max_tokens_per_batch`` padded source tokens
-(:func:`t5score.engine.forced_inputs.plan_windows`); each distinct source of a window is encoded once. The
-window's pairs are sorted by target length and packed into batches of at most ``max_tokens_per_batch``
-padded tokens, counted as ``pairs * (source width + target width)``, so targets are padded little. The
-decoder forward is the engine chosen by :func:`t5score.engine.engines.forced_decoder`: for T5-family models
-(``engine="auto"`` or ``"t5"``) a fast teacher-forced decoder (:mod:`t5score.engine.t5.forced`) that
-projects the cross-attention keys/values once per distinct source and runs the output layer on real target
-positions only; otherwise (``"hf"``, BART, ...) the model's own forward on index-expanded encoder states
-(:mod:`t5score.engine.hf`). ``reuse_encoder=False`` is the per-pair baseline (BARTScore's way): the same
-engine and batches, but each pair's source is re-encoded (and its keys/values re-projected); both give the
-same numbers. Logits are reduced in chunks of :data:`STATS_FLOATS` floats. Identical (source, target)
-pairs are scored once. BARTScore's directions build on this in :mod:`t5score.scoring.directions`.
+(:func:`~t5score.engine.forced_inputs.plan_windows`); each distinct source of a window is encoded once, in
+runs of similar length each padded to its own longest (:func:`~t5score.engine.forced_inputs.cut_batches`).
+The window's pairs are sorted by target length and cut into batches of at most ``max_tokens_per_batch``
+padded tokens (``pairs * (source width + target width)``) wherever the padding a cut saves outweighs one
+more decoder forward (:data:`~t5score.engine.forced_inputs.BATCH_OVERHEAD` positions). The decoder is the
+engine :func:`t5score.engine.engines.forced_decoder` picks. For T5/mT5 (``engine="auto"`` or ``"t5"``) the
+fast decoder of :mod:`t5score.engine.t5.forced` projects each distinct source's cross-attention keys/values
+once and runs the output layer on real target positions only. Otherwise (``"hf"``, BART, ...) the model's
+own forward runs (:mod:`t5score.engine.hf`): for the classes :mod:`t5score.engine.hf_reuse` admits (BART,
+mBART, Marian, Pegasus, M2M100/NLLB, Blenderbot, LED, ..., T5 relatives) each source's keys/values are
+projected once and handed to it, and for the BART family its output layer (``lm_head`` plus
+``final_logits_bias``) runs on the real positions only (elsewhere inside the forward, on every position);
+classes not admitted get encoder states index-expanded to the pairs. ``reuse_encoder=False`` is the
+per-pair baseline (BARTScore's way): the same engine and batches, but each pair's source re-encoded (and
+its keys/values re-projected); both give the same numbers. The output layer takes :data:`HEAD_ROWS`
+positions per call (fewer for a large vocabulary), :func:`token_stats` :data:`STATS_FLOATS` logits.
+Identical (source, target) pairs are scored once. BARTScore's directions build on this in
+:mod:`t5score.scoring.directions`.
 """
 
 from __future__ import annotations
@@ -49,6 +56,8 @@ from t5score.engine.forced_inputs import (
     PairWork,
     ScoredPositions,
     check_pairs,
+    cut_batches,
+    equal_runs,
     plan_windows,
     plan_work,
     prefix_lengths,
@@ -59,7 +68,10 @@ from t5score.engine.stats import token_stats
 from t5score.engine.tokens import pad_right
 
 SCORE_FIELDS = ("sum_logprob", "mean_logprob", "penalised_logprob")
-STATS_FLOATS = 1 << 22  # logits per output-layer + token_stats call (16 MB in float32: cache-sized chunks)
+# Output layer: HEAD_ROWS positions per call (fewer where that exceeds HEAD_FLOATS logits); token_stats:
+# STATS_FLOATS logits per call. In flight: <= 8M logits (32 MiB, float32) + token_stats' two temporaries of
+# <= 4M each (16 MiB): at most 64 MiB, whatever the batch. 128 rows amortise a pass over BART's 154 MB matrix.
+HEAD_ROWS, HEAD_FLOATS, STATS_FLOATS = 128, 1 << 23, 1 << 22
 # per-position values kept for each item, in this order (the label ids first)
 ITEM_COLUMNS = ("token_logprobs", "entropies", "top1_probs", "topk_ids", "topk_logprobs", "nonfinite")
 
@@ -152,20 +164,17 @@ def score_pairs(
         reuse_encoder=reuse_encoder,
         strip_bos=bos if strip_bos else None,
     )
-    skip = (
-        prefix_lengths(tokenizer, unscored_prefix, work.tgt_ids, bos=bos, eos=ids.eos_token_id)
-        if unscored_prefix
-        else [0] * len(work.tgt_ids)
-    )
+    skip = [0] * len(work.tgt_ids)  # per item: prefix tokens left unscored
+    if unscored_prefix:
+        skip = prefix_lengths(tokenizer, unscored_prefix, work.tgt_ids, bos=bos, eos=ids.eos_token_id)
     with _eval_mode(model):
         decoder = forced_decoder(model, engine)  # chosen in eval mode: the fast path never runs dropout
         scorer = _Scorer(model, decoder, work, ids, top_k)
-        for window, batches in plan_windows(
-            work.src_lens, work.item_src, [len(x) for x in work.tgt_ids], max_tokens_per_batch
-        ):
+        tgt_lens = [len(x) for x in work.tgt_ids]
+        for window, batches in plan_windows(work.src_lens, work.item_src, tgt_lens, max_tokens_per_batch):
             shared = scorer.window_context(window, encoder_states) if reuse_encoder else None
             for batch in batches:
-                for part in scorer.parts(batch):
+                for part in equal_runs(batch, tgt_lens) if scorer.equal_lengths else [batch]:
                     scorer.score_batch(part, window, shared)
     kept = ScoredPositions(bos, include_bos, include_eos, skip)
     return _pair_scores(work, scorer.results, pair_source_index, kept, alpha)
@@ -177,35 +186,35 @@ class _Scorer:
     def __init__(self, model: torch.nn.Module, decoder, work: PairWork, ids: SpecialTokens, top_k: int):
         self.decoder, self.encoder = decoder, model.get_encoder()
         self.work, self.ids, self.top_k = work, ids, top_k
+        self.equal_lengths = getattr(decoder, "equal_lengths", False)  # never pad its targets (ProphetNet)
         self.device = next(model.parameters()).device
         self.results: list[list | None] = [None] * len(work.item_src)  # per item: ITEM_COLUMNS lists
 
-    def parts(self, batch: list[int]) -> list[list[int]]:
-        """``batch`` itself, or for a decoder that must not see padded targets (``equal_lengths``), its runs
-        of equal target length (a batch is sorted by target length)."""
-        if not getattr(self.decoder, "equal_lengths", False):
-            return [batch]
-        runs: list[list[int]] = []
-        for w in batch:
-            if runs and len(self.work.tgt_ids[runs[-1][0]]) == len(self.work.tgt_ids[w]):
-                runs[-1].append(w)
-            else:
-                runs.append([w])
-        return runs
-
-    def encode(self, sources: list[int]):
-        """The decoder context of the distinct ``sources``, encoded here (one row each)."""
+    def encode(self, sources: list[int], runs: bool = False):
+        """The decoder context of ``sources`` (distinct ones, or one per pair), encoded here; with ``runs``
+        (sources sorted longest first, as a window's are) in runs of similar length (:func:`cut_batches`),
+        each padded only to its own longest source, their states zero-padded to the longest of all."""
         enc_ids, enc_mask = pad_right(
             [self.work.src_ids[s] for s in sources], self.ids.pad_token_id, self.device
         )
-        hidden = self.encoder(input_ids=enc_ids, attention_mask=enc_mask).last_hidden_state  # [B, S, D]
+        if not runs:
+            hidden = self.encoder(input_ids=enc_ids, attention_mask=enc_mask).last_hidden_state  # [B, S, D]
+            return self.decoder.context(hidden, enc_mask)
+        lens = [max(1, self.work.src_lens[s]) for s in sources]  # (an empty source: one padded position)
+        hidden = None
+        for a, b in cut_batches(lens, 0, len(lens) * lens[0]):
+            part = self.encoder(input_ids=enc_ids[a:b, : lens[a]], attention_mask=enc_mask[a:b, : lens[a]])
+            states = part.last_hidden_state  # [b - a, <= lens[a], D]
+            if hidden is None:
+                hidden = states.new_zeros(len(lens), enc_ids.shape[1], states.shape[-1])
+            hidden[a:b, : states.shape[1]] = states
         return self.decoder.context(hidden, enc_mask)
 
     def window_context(self, window: list[int], encoder_states: tuple | None):
         """The context of each distinct source of ``window``, built once: from the caller's encoder states
         (their rows ``work.src_rows``) or encoded here."""
         if encoder_states is None:
-            return self.encode(window)
+            return self.encode(window, runs=True)
         rows = torch.tensor([self.work.src_rows[s] for s in window])
         width = max(self.work.src_lens[s] for s in window)
         hidden, enc_mask = (x.index_select(0, rows.to(x.device))[:, :width] for x in encoder_states)
@@ -230,20 +239,21 @@ class _Scorer:
     def collect(
         self, rows: torch.Tensor, labels: torch.Tensor, label_mask: torch.Tensor, batch: list[int]
     ) -> None:
-        """Statistics of the real (label-mask) positions of ``rows`` (``[N * T, ...]``): gathered in chunks of
-        about :data:`STATS_FLOATS` logits, through the output layer and :func:`token_stats`; stored per work
-        item as CPU lists."""
+        """Statistics of the real (label-mask) positions of ``rows`` (``[N * T, ...]``): through the output
+        layer :data:`HEAD_ROWS` at a time (at most :data:`HEAD_FLOATS` logits), each chunk through
+        :func:`token_stats` in parts of at most :data:`STATS_FLOATS` logits; stored per item as CPU lists."""
         real = label_mask.flatten().nonzero().squeeze(1)  # row-major: pair by pair
         labels, lens = labels.flatten().index_select(0, real), label_mask.sum(1).tolist()
-        step = max(1, STATS_FLOATS // self.decoder.vocab_size)
-        chunks = [
-            token_stats(
-                self.decoder.head(rows.index_select(0, real[a : a + step])),
-                tokens=labels[a : a + step],
-                top_k=self.top_k,
-            )
-            for a in range(0, real.shape[0], step)
-        ]
+        vocab = self.decoder.vocab_size
+        step = max(1, STATS_FLOATS // vocab)  # rows per token_stats call
+        head = max(step, min(HEAD_ROWS, HEAD_FLOATS // vocab))  # rows per output-layer call
+        chunks = []
+        for a in range(0, real.shape[0], head):
+            logits, tokens = self.decoder.head(rows.index_select(0, real[a : a + head])), labels[a : a + head]
+            for b in range(0, logits.shape[0], step):
+                chunks.append(
+                    token_stats(logits[b : b + step], tokens=tokens[b : b + step], top_k=self.top_k)
+                )
         cols = [labels.tolist()] + [
             torch.cat([getattr(st, name) for st in chunks]).tolist() for name in ITEM_COLUMNS
         ]
