@@ -14,7 +14,7 @@ import torch
 from t5score.engine.hf_slots import SLOT_CLASSES, decoder_probe, supports_slots
 from t5score.engine.inflight import inflight_decode, supports_inflight
 from t5score.engine.options import DecodeOptions
-from tests.engine.test_inflight import FIELDS, LENGTHS, STEPS, _alone, _inputs
+from tests.engine.test_inflight import LENGTHS, STEPS, _assert_rows_equal, _inputs
 from tests.helpers.families import FAMILIES, MISSING, make_family
 
 SLOTTED = sorted(
@@ -23,22 +23,6 @@ SLOTTED = sorted(
 # the tiny random UMT5 and LongT5: a static batch of these rows already differs from each row alone by
 # 1.1e-4 and 5.3e-5 (relative, float32); in-flight by the same
 RTOL = {"umt5": 2e-4, "longt5-local": 1e-4}
-
-
-def _check_rows(out, model, input_ids, mask, options, rtol: float) -> list[int]:
-    lengths = []
-    for row in range(input_ids.shape[0]):
-        alone = _alone(model, input_ids, mask, options, row)
-        n = int(alone.num_tokens[0])
-        lengths.append(n)
-        assert int(out.num_tokens[row]) == n and bool(out.finished[row]) == bool(alone.finished[0])
-        assert out.token_ids[row, :n].tolist() == alone.token_ids[0, :n].tolist(), row
-        assert out.topk_ids[row, :n].tolist() == alone.topk_ids[0, :n].tolist(), row
-        for name in FIELDS:
-            got, want = getattr(out, name)[row, :n], getattr(alone, name)[0, :n]
-            torch.testing.assert_close(got, want, rtol=rtol, atol=rtol * max(1.0, float(want.abs().max())))
-        assert int(out.processor_changed_steps[row]) == int(alone.processor_changed_steps[0])
-    return lengths
 
 
 # the EOS row of the output layer scaled (Marian: its final logits bias raised) so rows end at spread steps
@@ -76,7 +60,7 @@ def test_inflight_through_the_models_forward_equals_each_row_alone(family: str) 
     options = DecodeOptions(max_new_tokens=STEPS, top_k=3, engine="hf")
     assert supports_inflight(model, options)
     out = inflight_decode(model, input_ids, mask, options, slots=4)
-    lengths = _check_rows(out, model, input_ids, mask, options, RTOL.get(family, 1e-5))
+    lengths = _assert_rows_equal(out, model, input_ids, mask, options, RTOL.get(family, 1e-5))
     assert len(set(lengths)) > 1 and min(lengths) < STEPS  # rows ended at different steps: slots refilled
     reference = model.generate(
         input_ids=input_ids, attention_mask=mask, do_sample=False, num_beams=1, max_new_tokens=STEPS
@@ -103,7 +87,7 @@ def test_bart_inflight_with_its_processors_and_every_steps_logits() -> None:
             captured[(r, step)] = lg.clone()
 
     out = inflight_decode(model, input_ids, mask, options, slots=3, logits_sink=sink)
-    _check_rows(out, model, input_ids, mask, options, 1e-5)
+    _assert_rows_equal(out, model, input_ids, mask, options, 1e-5)
     assert out.processor_changed_steps.sum() > 0 and (out.token_ids[:, 0] == 0).all()  # forced BOS
     reference = model.generate(
         input_ids=input_ids,
