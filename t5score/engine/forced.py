@@ -68,10 +68,10 @@ from t5score.engine.stats import token_stats
 from t5score.engine.tokens import pad_right
 
 SCORE_FIELDS = ("sum_logprob", "mean_logprob", "penalised_logprob")
-# Output layer: HEAD_ROWS positions per call (fewer where that exceeds HEAD_FLOATS logits); token_stats:
-# STATS_FLOATS logits per call. In flight: <= 8M logits (32 MiB, float32) + token_stats' two temporaries of
-# <= 4M each (16 MiB): at most 64 MiB, whatever the batch. 128 rows amortise a pass over BART's 154 MB matrix.
-HEAD_ROWS, HEAD_FLOATS, STATS_FLOATS = 128, 1 << 23, 1 << 22
+# Output layer: HEAD_ROWS positions per call (fewer where that exceeds HEAD_FLOATS logits), so that one pass
+# over its matrix (154 MB for BART) serves many; token_stats: STATS_FLOATS logits per call (8 MiB slices stay
+# in cache). In flight: <= 8M logits (32 MiB, float32) + token_stats' two temporaries of <= 2M (8 MiB) each.
+HEAD_ROWS, HEAD_FLOATS, STATS_FLOATS = 128, 1 << 23, 1 << 21
 # per-position values kept for each item, in this order (the label ids first)
 ITEM_COLUMNS = ("token_logprobs", "entropies", "top1_probs", "topk_ids", "topk_logprobs", "nonfinite")
 
