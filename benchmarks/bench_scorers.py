@@ -8,8 +8,9 @@ candidates per source of 16-64 tokens (lengths as tokenized, specials included);
 T5, 4 (32 pairs) on BART by default (a full run: ~5 minutes on 2 quiet cores, twice that at a load of 5).
 Every contender takes the texts and returns one number per pair (tokenization included in its time):
 
-* ``t5score``: ``t5score.engine.forced.score_pairs`` (each distinct source encoded once, its candidates
-  batched against it; the fast T5 decoder for T5, the model's own forward for BART, with each source's
+* ``t5score``: ``t5score.engine.forced.score_pairs`` (each distinct source encoded once, in runs of similar
+  length; its candidates batched against it, sorted by length and cut where padding would cost more than a
+  decoder forward; the fast T5 decoder for T5, the model's own forward for BART, with each source's
   cross-attention keys/values projected once and the output layer on real positions only), ``mean_logprob`` =
   BARTScore's number; and with ``include_eos=False, strip_bos=True``, ``sum_logprob`` = lm-eval's number.
 * ``BARTScorer``: neulab/BARTScore ``bart_score.py`` ``BARTScorer.score`` (its loop re-implemented as in
@@ -52,7 +53,14 @@ if __name__ == "__main__" and not any(v in os.environ for v in WAIT_VARIABLES):
 
 import torch  # noqa: E402
 from common import T5_SMALL, machine, median, versions, write_json  # noqa: E402
-from scorers_parts import count_cross_k_rows, inside_text, kv_once_per_source, merge, part_note  # noqa: E402
+from scorers_parts import (  # noqa: E402
+    calls_text,
+    count_cross_k_rows,
+    inside_text,
+    kv_once_per_source,
+    merge,
+    part_note,
+)
 
 BART_BASE = dict(
     vocab_size=50265,
@@ -229,6 +237,7 @@ def hook_times(modules: dict, spent: dict, work: dict | None = None) -> list:
             starts.append(time.perf_counter())
             if work is not None and k.get("input_ids") is not None:
                 work["encoder_tokens"] += k["input_ids"].numel()
+                work["encoder_calls"] = work.get("encoder_calls", 0) + 1
 
         def post(m, a, k, out, name=name, starts=starts):
             spent[name] = spent.get(name, 0.0) + time.perf_counter() - starts.pop()
@@ -266,7 +275,7 @@ def breakdown(model, tok, w: dict) -> dict:
     import t5score.engine.forced as forced
 
     spent: dict[str, float] = {}
-    work = {"encoder_tokens": 0, "decoder_positions": 0, "output_rows": 0}
+    work = {"encoder_tokens": 0, "decoder_positions": 0, "output_rows": 0, "decoder_batches": 0}
 
     def timed(name, fn, count=None):
         def wrapper(*args, **kwargs):
@@ -277,6 +286,7 @@ def breakdown(model, tok, w: dict) -> dict:
                 spent[name] = spent.get(name, 0.0) + time.perf_counter() - start
                 if count:
                     work[count] += args[-1].shape[0] if count == "output_rows" else args[-1].numel()
+                    work["decoder_batches"] += count == "decoder_positions"
 
         return wrapper
 
@@ -599,7 +609,8 @@ def section(d: dict) -> tuple[list[str], list[tuple]]:
             "",
             f"Where t5score's time goes (one instrumented `score_pairs` call, {b['total_s']:.2f} s, engine "
             f"`{m['engine']}`): {phases}. Output-layer rows {b['work']['output_rows']} of "
-            f"{b['work']['decoder_positions']} decoder positions (padding included){inside}.",
+            f"{b['work']['decoder_positions']} decoder positions (padding included){calls_text(b['work'])}"
+            f"{inside}.",
             "",
             *base,
         ]

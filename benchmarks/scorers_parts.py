@@ -4,7 +4,7 @@ the decoder's cross-attention keys/values and output layer ran (what the report 
 ``--merge``: ``bench_scorers.py --models bart --merge --out reports/bench/scorers.json`` replaces the BART
 part of that JSON and keeps the others; the part carries its own run (load at its start and end, threads,
 wall time, command), which the report names, since it is not the run the section's first paragraph
-describes.
+describes. A T5 part run with the `t5score score` timing replaces that line too.
 """
 
 from __future__ import annotations
@@ -50,6 +50,16 @@ def inside_text(m: dict) -> str:
     )
 
 
+def calls_text(work: dict) -> str:
+    """How many decoder forwards and encoder calls the instrumented call ran (nothing for an older JSON)."""
+    if "decoder_batches" not in work:
+        return ""
+    return (
+        f" in {work['decoder_batches']} decoder batches; encoder tokens {work['encoder_tokens']} "
+        f"(padding included) in {work.get('encoder_calls', 0)} encoder calls"
+    )
+
+
 def part_note(m: dict) -> list[str]:
     """A line naming the separate run a merged part comes from (nothing for a part of the main run)."""
     run = m.get("run")
@@ -82,4 +92,6 @@ def merge(out: Path, payload: dict) -> dict:
         }
         old["models"][kind] = m
         old["workload"]["sources"][kind] = m["distinct_sources"]
+    if payload.get("cli") is not None:  # `t5score score` ran with this T5 part: its line is this run's too
+        old["cli"] = payload["cli"]
     return old
