@@ -539,7 +539,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="smoke run: 48 + 32 rows, one repetition")
-    parser.add_argument("--only", nargs="+", choices=["shipped", "spread", "bart"], default=["shipped", "spread"])
+    parser.add_argument(
+        "--only", nargs="+", choices=["shipped", "spread", "bart"], default=["shipped", "spread"]
+    )
     parser.add_argument("--shipped-rows", type=int, default=300)
     parser.add_argument("--spread-rows", type=int, default=128)
     parser.add_argument("--spread-steps", type=int, default=128)
