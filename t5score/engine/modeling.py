@@ -87,6 +87,24 @@ DECODED_TOKEN_SETTINGS = (
 )
 
 
+#: decoder position tables of a fixed size (they raise an index error past it; M2M100's and FSMT's grow)
+FIXED_POSITION_TABLES = (
+    "LearnedPositionalEmbedding",
+    "PegasusSinusoidalPositionalEmbedding",
+    "MarianSinusoidalPositionalEmbedding",
+)
+
+
+def decoder_positions(model: torch.nn.Module) -> int | None:
+    """How many decoder positions ``model``'s fixed table of absolute position embeddings holds (its rows less
+    BART's offset of 2); None for relative positions (T5) or a table that grows as needed."""
+    get_decoder = getattr(model, "get_decoder", None)
+    embed = getattr(get_decoder(), "embed_positions", None) if get_decoder is not None else None
+    if not isinstance(embed, torch.nn.Embedding) or not type(embed).__name__.endswith(FIXED_POSITION_TABLES):
+        return None
+    return embed.num_embeddings - int(getattr(embed, "offset", 0))
+
+
 def check_token_ids(config: object, vocab: int) -> None:
     """A ValueError naming the first of :data:`DECODED_TOKEN_SETTINGS` in ``config`` (a generation config)
     with an id outside ``[0, vocab)``."""

@@ -17,7 +17,7 @@ from t5score.engine.engines import uses_t5_kernels
 from t5score.engine.hf_slots import SLOT_FAMILIES
 from t5score.engine.inflight import encode_in_parts, inflight_decode, supports_inflight
 from t5score.engine.logits_store import BatchLogitsWriter
-from t5score.engine.modeling import vocab_size
+from t5score.engine.modeling import decoder_positions, vocab_size
 from t5score.engine.options import DecodeOptions
 from t5score.engine.processors import Generation, resolve_generation, with_token_ids
 from t5score.engine.tokens import pad_right, tokenize
@@ -276,7 +276,12 @@ def resolve_generation_for(model, tokenizer, options: DecodeOptions, warn: bool 
     options are checked against the model first (:func:`check_for_model`): a run refuses them here, once,
     before its output folder exists, not in its first batch."""
     check_for_model(model, options)
-    return resolve_generation(model, with_token_ids(options, tokenizer), warn=warn)
+    generation = resolve_generation(model, with_token_ids(options, tokenizer), warn=warn)
+    if (limit := decoder_positions(model)) is not None and generation.max_new_tokens > limit:
+        raise ValueError(
+            f"max_new_tokens ({generation.max_new_tokens}) is more than the model's {limit} decoder positions"
+        )
+    return generation
 
 
 def check_for_model(model, options: DecodeOptions) -> None:
